@@ -75,9 +75,9 @@ func (e *ForeignWrapError) Error() string {
 
 func (e *ForeignWrapError) Is(target error) bool { return target == ErrForeignWrapping }
 
-// classify maps an error from the Vault client to an *Error. secrets are
+// Classify maps an error from the Vault client to an *Error. secrets are
 // values that must not appear in the text even if Vault echoes them.
-func classify(op string, err error, secrets ...string) error {
+func Classify(op string, err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}

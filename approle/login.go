@@ -28,6 +28,9 @@ type Auth struct {
 	roleName string
 	// Accessor is the secret ID's accessor, known after a wrapped login.
 	Accessor string
+	// unwrapped keeps the secret ID once the wrapping token is spent, so
+	// a login retried after Vault went away does not need the token again.
+	unwrapped string
 }
 
 var _ api.AuthMethod = (*Auth)(nil)
@@ -64,7 +67,9 @@ func NewAuth(mount, roleID string, cred Credential, opts ...LoginOption) (*Auth,
 // Login performs the login. For a wrapping token it looks the token up
 // first and refuses it unless it was created by the role's secret-id
 // endpoint (the check Vault's response-wrapping docs prescribe), then
-// unwraps it, then logs in. The caller's client is not modified.
+// unwraps it, then logs in. The caller's client is not modified. Calling
+// Login again after a failure that came after the unwrap (Vault sealed,
+// unreachable) logs in with the secret ID already unwrapped.
 func (a *Auth) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
 	anon, err := c.CloneWithHeaders()
 	if err != nil {
@@ -75,9 +80,12 @@ func (a *Auth) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
 
 	secretID := a.cred.SecretID
 	if a.cred.WrappingToken != "" {
-		if secretID, err = a.unwrap(ctx, anon); err != nil {
-			return nil, err
+		if a.unwrapped == "" {
+			if a.unwrapped, err = a.unwrap(ctx, anon); err != nil {
+				return nil, err
+			}
 		}
+		secretID = a.unwrapped
 	}
 	m, err := authapprole.NewAppRoleAuth(a.roleID, &authapprole.SecretID{FromString: secretID}, authapprole.WithMountPath(a.mount))
 	if err != nil {
@@ -145,7 +153,7 @@ func classifyWrapping(op string, err error, token string) error {
 	if statusCode(err) == http.StatusBadRequest {
 		return &Error{Op: op, Kind: ErrWrappingToken, Err: err}
 	}
-	return classify(op, err, token)
+	return Classify(op, err, token)
 }
 
 // classifyLogin: on the login endpoint a 400 is a refused role ID or secret
@@ -167,7 +175,7 @@ func classifyLogin(err error, secrets ...string) error {
 			return &Error{Op: op, Kind: ErrLockedOut, Detail: "vault answered permission denied; AppRole locks a role ID for 15 minutes after 5 failed logins", Err: err}
 		}
 	}
-	return classify(op, err, secrets...)
+	return Classify(op, err, secrets...)
 }
 
 // Login is NewAuth followed by client.Auth().Login: on success the

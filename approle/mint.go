@@ -122,7 +122,7 @@ func Mint(ctx context.Context, c *api.Client, mount, role string, opts ...MintOp
 	})
 	sec, err := wc.Logical().WriteWithContext(ctx, path, body)
 	if err != nil {
-		return nil, classify(op, err)
+		return nil, Classify(op, err)
 	}
 	if sec == nil {
 		return nil, &Error{Op: op, Kind: ErrNotFound, Detail: "no response (does the role exist?)"}
@@ -165,7 +165,7 @@ func RoleID(ctx context.Context, c *api.Client, mount, role string) (string, err
 	op := fmt.Sprintf("read role ID of %q", role)
 	sec, err := c.Logical().ReadWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/role-id", mount, role))
 	if err != nil {
-		return "", classify(op, err)
+		return "", Classify(op, err)
 	}
 	if sec == nil {
 		return "", &Error{Op: op, Kind: ErrNotFound, Detail: "no such role"}

@@ -26,7 +26,7 @@ func ListSecretIDs(ctx context.Context, c *api.Client, mount, role string) ([]Se
 	op := fmt.Sprintf("list secret IDs of role %q", role)
 	sec, err := c.Logical().ListWithContext(ctx, secretIDPath(mount, role))
 	if err != nil {
-		return nil, classify(op, err)
+		return nil, Classify(op, err)
 	}
 	var out []SecretIDInfo
 	if sec == nil {
@@ -55,7 +55,7 @@ func LookupAccessor(ctx context.Context, c *api.Client, mount, role, accessor st
 	sec, err := c.Logical().WriteWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/secret-id-accessor/lookup", mount, role),
 		map[string]any{"secret_id_accessor": accessor})
 	if err != nil {
-		return nil, classify(op, err)
+		return nil, Classify(op, err)
 	}
 	if sec == nil || sec.Data == nil {
 		return nil, &Error{Op: op, Kind: ErrNotFound}
@@ -86,7 +86,7 @@ func RevokeAccessor(ctx context.Context, c *api.Client, mount, role, accessor st
 	_, err := c.Logical().WriteWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/secret-id-accessor/destroy", mount, role),
 		map[string]any{"secret_id_accessor": accessor})
 	if err != nil {
-		return classify(fmt.Sprintf("revoke secret ID accessor %q of role %q", accessor, role), err)
+		return Classify(fmt.Sprintf("revoke secret ID accessor %q of role %q", accessor, role), err)
 	}
 	return nil
 }

@@ -101,6 +101,14 @@ func root(ts *testscript.TestScript) *api.Client {
 //	vault-write PATH K=V...     write any path as root
 //	vault-seal                  seal the script's Vault
 //	vault-stop                  stop the script's Vault
+//	vault-wrap FILE K=V...      wrap data through sys/wrapping/wrap, token into FILE
+//	approle-setup FILE          apply a bootstrap file (approle.MakePlan/Apply) as root
+//	mint [-no-wrap] [-wrap-ttl D] [-num-uses N] ROLE FILE   mint as root into FILE
+//	role-id ROLE FILE           write a role's role ID into FILE
+//	setenv-file NAME FILE       set NAME to FILE's content (trimmed)
+//
+// In K=V arguments, V may be @FILE to take the value from a file, for
+// values with newlines or quotes.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"exitcode":     cmdExitCode,
@@ -115,6 +123,11 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 			}
 		},
 		"vault-stop": func(ts *testscript.TestScript, neg bool, args []string) { server(ts).Stop() },
+		"vault-wrap":    cmdWrap,
+		"approle-setup": cmdApproleSetup,
+		"mint":          cmdMint,
+		"role-id":       cmdRoleID,
+		"setenv-file":   cmdSetenvFile,
 	}
 }
 
@@ -172,6 +185,9 @@ func kvArgs(ts *testscript.TestScript, args []string) map[string]any {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			ts.Fatalf("%q is not K=V", kv)
+		}
+		if f, ok := strings.CutPrefix(v, "@"); ok {
+			v = ts.ReadFile(f)
 		}
 		data[k] = v
 	}
