@@ -18,8 +18,8 @@ func TestMain(m *testing.M) {
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:      "testdata",
-		Cmds:     scripttest.Commands(),
+		Dir:   "testdata",
+		Cmds:  scripttest.Commands(),
 		Setup: func(env *testscript.Env) error { return scripttest.StartVault(env) },
 	})
 }

@@ -101,26 +101,26 @@ func main() {
 }
 
 type options struct {
-	vault         vaultconn.Flags
-	roleIDFile    string
-	secretIDFile  string
-	keepSecretID  bool
-	role          string
-	mount         string
-	override      bool
-	timeout       time.Duration
-	envFile       string
-	fromEnvFile   string
-	print         string
-	tokenSink     string
-	passToken     bool
-	pristine      bool
-	keepEnv       cli.Multi
-	dryRun        bool
-	logLevel      string
-	version       bool
-	command       []string
-	requests      []source.Request
+	vault        vaultconn.Flags
+	roleIDFile   string
+	secretIDFile string
+	keepSecretID bool
+	role         string
+	mount        string
+	override     bool
+	timeout      time.Duration
+	envFile      string
+	fromEnvFile  string
+	print        string
+	tokenSink    string
+	passToken    bool
+	pristine     bool
+	keepEnv      cli.Multi
+	dryRun       bool
+	logLevel     string
+	version      bool
+	command      []string
+	requests     []source.Request
 }
 
 func parseFlags(args []string, stdout io.Writer) (*options, error) {

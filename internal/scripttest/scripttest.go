@@ -122,7 +122,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 				ts.Fatalf("seal: %v", err)
 			}
 		},
-		"vault-stop": func(ts *testscript.TestScript, neg bool, args []string) { server(ts).Stop() },
+		"vault-stop":    func(ts *testscript.TestScript, neg bool, args []string) { server(ts).Stop() },
 		"vault-wrap":    cmdWrap,
 		"approle-setup": cmdApproleSetup,
 		"mint":          cmdMint,
