@@ -85,7 +85,7 @@ func Classify(op string, err error, secrets ...string) error {
 	var re *api.ResponseError
 	switch {
 	case errors.As(err, &re):
-		e.Detail = redact(strings.Join(re.Errors, "; "), secrets)
+		e.Detail = redact(vaultErrors(re), secrets)
 		switch re.StatusCode {
 		case http.StatusForbidden:
 			e.Kind = ErrPermissionDenied
@@ -94,7 +94,10 @@ func Classify(op string, err error, secrets ...string) error {
 		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
 			e.Kind = ErrUnavailable
 		}
-		if e.Detail == "" {
+		if e.Kind != nil && e.Detail == e.Kind.Error() {
+			e.Detail = ""
+		}
+		if e.Detail == "" && e.Kind == nil {
 			e.Detail = fmt.Sprintf("HTTP %d", re.StatusCode)
 		}
 	case isTransport(err):
@@ -104,6 +107,25 @@ func Classify(op string, err error, secrets ...string) error {
 		e.Detail = redact(err.Error(), secrets)
 	}
 	return e
+}
+
+// vaultErrors flattens Vault's error list. Vault often sends one
+// multierror text ("1 error occurred:\n\t* permission denied\n\n"); only
+// the items are kept, so the message fits on one line.
+func vaultErrors(re *api.ResponseError) string {
+	var items []string
+	for _, e := range re.Errors {
+		if !strings.Contains(e, "occurred:") {
+			items = append(items, strings.TrimSpace(e))
+			continue
+		}
+		for _, line := range strings.Split(e, "\n") {
+			if item, ok := strings.CutPrefix(strings.TrimSpace(line), "* "); ok {
+				items = append(items, item)
+			}
+		}
+	}
+	return strings.Join(items, "; ")
 }
 
 func isTransport(err error) bool {

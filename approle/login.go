@@ -164,7 +164,7 @@ func classifyLogin(err error, secrets ...string) error {
 	const op = "log in with AppRole"
 	var re *api.ResponseError
 	if errors.As(err, &re) {
-		detail := redact(strings.Join(re.Errors, "; "), secrets)
+		detail := redact(vaultErrors(re), secrets)
 		switch re.StatusCode {
 		case http.StatusBadRequest:
 			if detail == "invalid role or secret ID" {
