@@ -18,7 +18,6 @@ import (
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/launch"
 	"github.com/keyturn/keyturn/source"
-	"github.com/keyturn/keyturn/source/vaultsrc"
 )
 
 // maxEnvFile bounds what -from-env-file reads.
@@ -52,7 +51,7 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	if err != nil {
 		return err
 	}
-	readers := source.Readers{"vault": vaultsrc.New(s.client)}
+	readers := readers(s)
 	var env *envfmt.Env
 	var loaded []source.Loaded
 	err = retry.Do(ctx, retryPolicy(o, log), func(ctx context.Context) error {
