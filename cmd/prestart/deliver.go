@@ -47,9 +47,15 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 			return err
 		}
 	}
-	s, err := login(ctx, o, log, ui)
-	if err != nil {
-		return err
+	// Log in only when a vault:// source needs it: an S3-only container
+	// has no Vault to talk to.
+	var s *session
+	for _, r := range o.requests {
+		if r.Ref.Scheme == "vault" && s == nil {
+			if s, err = login(ctx, o, log, ui); err != nil {
+				return err
+			}
+		}
 	}
 	readers := readers(s)
 	var env *envfmt.Env
@@ -90,7 +96,7 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		s.revokeIfUnused(o, leases, log)
 		return dryRun(stdout, loaded)
 	}
-	if o.tokenSink != "" {
+	if o.tokenSink != "" && s != nil {
 		if err := secfile.Write(o.tokenSink, []byte(s.client.Token()+"\n")); err != nil {
 			return err
 		}
@@ -112,7 +118,7 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	}
 	s.revokeIfUnused(o, leases, log)
 	token := ""
-	if o.passToken {
+	if o.passToken && s != nil {
 		token = s.client.Token()
 	}
 	childEnv := launch.Env(os.Environ(), vars, launch.EnvOptions{Pristine: o.pristine, Keep: o.keepEnv, Token: token})
@@ -132,7 +138,7 @@ func (s *session) revokeIfUnused(o *options, leases int, log hclog.Logger) {
 }
 
 func (s *session) revoke(log hclog.Logger, why string) {
-	if !s.ownToken {
+	if s == nil || !s.ownToken {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

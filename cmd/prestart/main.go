@@ -204,6 +204,13 @@ func (o *options) check() error {
 	if len(o.command) == 0 && o.envFile == "" && o.print == "" && !o.dryRun && o.tokenSink == "" {
 		return cli.Fail(cli.ExitUsage, errors.New("nothing to do"), "give a command after --, or -env-file, -print or -dry-run")
 	}
+	usesVault := false
+	for _, r := range o.requests {
+		usesVault = usesVault || r.Ref.Scheme == "vault"
+	}
+	if !usesVault && (o.tokenSink != "" || o.passToken) {
+		return cli.Usagef("-token-sink and -pass-token need a vault:// source (there is no Vault token otherwise)")
+	}
 	if o.timeout < 0 {
 		return cli.Usagef("-timeout cannot be negative")
 	}
