@@ -2,7 +2,7 @@
 # itself; `make test` runs every test against real servers.
 GO      ?= go
 BIN     := $(CURDIR)/bin
-CMDS    := issuer prestart
+CMDS    := issuer prestart kms-local
 
 .PHONY: all build tools demo test vet fuzz clean
 
@@ -19,7 +19,12 @@ $(BIN)/%: FORCE
 $(BIN)/vault: tools/vault/go.mod tools/vault/go.sum tools/vault/main.go
 	cd tools/vault && $(GO) build -tags minimal -trimpath -o $(BIN)/vault .
 
-tools: $(BIN)/vault
+# The real MinIO (S3) for the S3 + KMS tests and demo, from tools/minio.
+$(BIN)/minio: tools/minio/go.mod tools/minio/go.sum tools/minio/main.go
+	cd tools/minio && $(GO) build -trimpath -o $(BIN)/minio .
+
+# Built one after the other (make without -j): each link is memory-hungry.
+tools: $(BIN)/vault $(BIN)/minio
 
 demo: tools build
 	./scripts/demo.sh

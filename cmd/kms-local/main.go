@@ -52,7 +52,8 @@ On startup the endpoint and one line per key are printed on stdout:
 Requests are logged on stderr (operation, caller, key, outcome; never
 plaintexts or keys). The server runs until SIGINT or SIGTERM.
 
-Keys file (JSON; "material" is the base64 of 32 bytes, keep the file 0600):
+Keys file (JSON; "material" is the base64 of 32 random bytes, e.g. from
+head -c 32 /dev/urandom | base64; keep the file 0600):
 
   {"keys": [{
       "id": "0b6f1d64-7d1c-4f6e-9d2c-3f1b8e0a5c21",
