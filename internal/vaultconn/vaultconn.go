@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -133,6 +134,14 @@ func (f *Flags) Client(opts ...Option) (*api.Client, bool, error) {
 	}
 	if err := cfg.ConfigureTLS(tls); err != nil {
 		return nil, false, fmt.Errorf("vault TLS configuration: %w", err)
+	}
+	// ConfigureTLS only ever turns verification off; DefaultConfig has
+	// already applied VAULT_SKIP_VERIFY, so -tls-skip-verify=false must
+	// turn it back on here.
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		tr.TLSClientConfig.InsecureSkipVerify = tls.Insecure
+	} else if !ok {
+		return nil, false, fmt.Errorf("vault TLS configuration: unexpected HTTP transport %T", cfg.HttpClient.Transport)
 	}
 	if o.logger != nil {
 		cfg.Logger = o.logger.Named("http")

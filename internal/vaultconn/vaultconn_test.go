@@ -1,0 +1,147 @@
+package vaultconn
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyturn/keyturn/internal/vaulttest"
+)
+
+func clientFor(t *testing.T, args ...string) (insecure bool, err error) {
+	t.Helper()
+	var f Flags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.Register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	c, insecure, err := f.Client()
+	if err != nil {
+		return insecure, err
+	}
+	_, err = c.Sys().HealthWithContext(context.Background())
+	return insecure, err
+}
+
+func clearVaultEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VAULT_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+}
+
+// TLS verification stays on unless the user turns it off, and a flag beats
+// the environment.
+func TestTLSVerification(t *testing.T) {
+	clearVaultEnv(t)
+	node := vaulttest.StartNode(t)
+	t.Setenv("VAULT_ADDR", node.Addr)
+
+	if _, err := clientFor(t); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("no CA configured: %v, want a certificate verification error", err)
+	}
+	insecure, err := clientFor(t, "-ca-cert", node.CACert)
+	if err != nil || insecure {
+		t.Fatalf("-ca-cert: insecure=%v err=%v", insecure, err)
+	}
+	t.Setenv("VAULT_CACERT", node.CACert)
+	if insecure, err := clientFor(t); err != nil || insecure {
+		t.Fatalf("VAULT_CACERT: insecure=%v err=%v", insecure, err)
+	}
+	// A wrong CA from the flag beats the right one from the environment.
+	other := vaulttest.NewCA(t)
+	if _, err := clientFor(t, "-ca-cert", other.CertFile); err == nil {
+		t.Fatal("-ca-cert with another CA was accepted")
+	}
+	t.Setenv("VAULT_CACERT", "")
+	t.Setenv("VAULT_SKIP_VERIFY", "true")
+	insecure, err = clientFor(t)
+	if err != nil || !insecure {
+		t.Fatalf("VAULT_SKIP_VERIFY=true: insecure=%v err=%v, want a connection reported as insecure", insecure, err)
+	}
+	if _, err := clientFor(t, "-tls-skip-verify=false"); err == nil {
+		t.Fatal("-tls-skip-verify=false did not beat VAULT_SKIP_VERIFY=true")
+	}
+	t.Setenv("VAULT_SKIP_VERIFY", "")
+	if insecure, err := clientFor(t, "-tls-skip-verify"); err != nil || !insecure {
+		t.Fatalf("-tls-skip-verify: insecure=%v err=%v", insecure, err)
+	}
+}
+
+func TestAddressFlagBeatsEnv(t *testing.T) {
+	clearVaultEnv(t)
+	s := vaulttest.StartDev(t)
+	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
+	if _, err := clientFor(t); err == nil {
+		t.Fatal("VAULT_ADDR pointing nowhere worked")
+	}
+	if _, err := clientFor(t, "-address", s.Addr); err != nil {
+		t.Fatalf("-address: %v", err)
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	clearVaultEnv(t)
+	t.Setenv("VAULT_TOKEN", "from-env")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "tok")
+	if err := os.WriteFile(p, []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f Flags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.Register(fs, true)
+	if err := fs.Parse([]string{"-token-file", p}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.Client()
+	if err != nil || c.Token() != "from-file" {
+		t.Fatalf("token %q err %v, want the file's token", c.Token(), err)
+	}
+	c, _, err = (&Flags{}).Client()
+	if err != nil || c.Token() != "from-env" {
+		t.Fatalf("token %q err %v, want VAULT_TOKEN", c.Token(), err)
+	}
+	c, _, err = (&Flags{}).Client(WithoutToken())
+	if err != nil || c.Token() != "" {
+		t.Fatalf("WithoutToken kept %q", c.Token())
+	}
+	if err := os.WriteFile(p, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokenFile(p); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty token file: %v", err)
+	}
+	if err := os.WriteFile(p, make([]byte, 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokenFile(p); err == nil || !strings.Contains(err.Error(), "larger") {
+		t.Fatalf("huge token file: %v", err)
+	}
+}
+
+func TestWrappingLookupDisabled(t *testing.T) {
+	clearVaultEnv(t)
+	s := vaulttest.StartDev(t)
+	t.Setenv("VAULT_ADDR", s.Addr)
+	t.Setenv("VAULT_TOKEN", s.RootToken)
+	// With the library default, VAULT_WRAP_TTL would wrap every response.
+	t.Setenv("VAULT_WRAP_TTL", "60s")
+	c, _, err := (&Flags{}).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := c.Auth().Token().LookupSelf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.WrapInfo != nil || sec.Data["id"] == nil {
+		t.Fatalf("response was wrapped because of VAULT_WRAP_TTL: %+v", sec.WrapInfo)
+	}
+}
