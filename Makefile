@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 CMDS    := issuer prestart kms-local
 
-.PHONY: all build tools demo test vet fuzz clean
+.PHONY: all build tools demo test bench vet clean
 
 all: build
 
@@ -31,6 +31,11 @@ demo: tools build
 
 test: tools
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Ratios against Vault Agent and the shell way on one Vault, in one run.
+bench: tools
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/prestart-static ./cmd/prestart
+	$(GO) run ./internal/bench -prestart $(BIN)/prestart-static -vault $(BIN)/vault
 
 vet:
 	$(GO) vet ./...
