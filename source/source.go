@@ -150,16 +150,31 @@ var ErrNotFound = errors.New("secret not found")
 // set, in which case the later one wins. Reading is fail-closed: the first
 // error stops everything.
 func Collect(ctx context.Context, readers Readers, reqs []Request, override bool) (*envfmt.Env, []Loaded, error) {
+	return Refresh(ctx, readers, reqs, nil, override, nil)
+}
+
+// Refresh is Collect for a supervisor that already holds prev (the Loaded
+// of the previous read, in request order): sources that can change without
+// notice (Watchable: KV, S3) are read again, and so are those for which
+// reread returns true (a lease that can no longer be renewed); the others
+// keep their previous result, so polling does not mint new database
+// credentials every time.
+func Refresh(ctx context.Context, readers Readers, reqs []Request, prev []Loaded, override bool, reread func(i int) bool) (*envfmt.Env, []Loaded, error) {
 	env := &envfmt.Env{}
 	var loaded []Loaded
-	for _, req := range reqs {
-		rd, ok := readers[req.Ref.Scheme]
-		if !ok {
-			return nil, nil, fmt.Errorf("%s: no reader for scheme %q", req.Ref, req.Ref.Scheme)
-		}
-		res, err := rd.Read(ctx, req.Ref)
-		if err != nil {
-			return nil, nil, err
+	for i, req := range reqs {
+		var res *Result
+		if i < len(prev) && prev[i].Result != nil && !prev[i].Result.Watchable && (reread == nil || !reread(i)) {
+			res = prev[i].Result
+		} else {
+			rd, ok := readers[req.Ref.Scheme]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s: no reader for scheme %q", req.Ref, req.Ref.Scheme)
+			}
+			var err error
+			if res, err = rd.Read(ctx, req.Ref); err != nil {
+				return nil, nil, err
+			}
 		}
 		vars, err := Vars(req, res)
 		if err != nil {

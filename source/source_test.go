@@ -134,3 +134,39 @@ func mustSecrets(t *testing.T, s string) Request {
 	}
 	return r
 }
+
+type countingReader struct {
+	n   map[string]int
+	res map[string]*Result
+}
+
+func (c *countingReader) Read(_ context.Context, ref Ref) (*Result, error) {
+	c.n[ref.Path]++
+	r := *c.res[ref.Path]
+	return &r, nil
+}
+
+func TestRefreshRereadsOnlyWatchableOrForced(t *testing.T) {
+	cr := &countingReader{n: map[string]int{}, res: map[string]*Result{
+		"secret/app":       {Data: map[string]any{"a": "1"}, Watchable: true},
+		"database/creds/x": {Data: map[string]any{"user": "u1"}, Lease: &Lease{ID: "l1"}},
+	}}
+	readers := Readers{"vault": cr}
+	reqs := []Request{mustSecrets(t, "vault://secret/app"), mustSecrets(t, "vault://database/creds/x")}
+	_, loaded, err := Collect(context.Background(), readers, reqs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, loaded, err = Refresh(context.Background(), readers, reqs, loaded, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.n["secret/app"] != 2 || cr.n["database/creds/x"] != 1 {
+		t.Fatalf("reads %v: want KV read twice, the leased secret once", cr.n)
+	}
+	cr.res["database/creds/x"] = &Result{Data: map[string]any{"user": "u2"}, Lease: &Lease{ID: "l2"}}
+	env, _, err := Refresh(context.Background(), readers, reqs, loaded, false, func(i int) bool { return i == 1 })
+	if err != nil || cr.n["database/creds/x"] != 2 || env.Vars()["USER"] != "u2" {
+		t.Fatalf("forced re-read: %v %v %v", cr.n, env, err)
+	}
+}
