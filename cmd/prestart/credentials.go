@@ -30,6 +30,8 @@ type session struct {
 	// ownToken is true when prestart logged in itself, so the token is
 	// its own to revoke.
 	ownToken bool
+	// login can log in again (it keeps the unwrapped secret ID).
+	login *approle.Auth
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -173,5 +175,5 @@ func login(ctx context.Context, o *options, log hclog.Logger, ui *cli.UI) (*sess
 	c.SetToken(sec.Auth.ClientToken)
 	log.Info("logged in", "mount", o.mount, "secret_id_accessor", auth.Accessor,
 		"token_accessor", sec.Auth.Accessor, "ttl", time.Duration(sec.Auth.LeaseDuration)*time.Second, "renewable", sec.Auth.Renewable)
-	return &session{client: c, auth: sec, ownToken: true}, nil
+	return &session{client: c, auth: sec, ownToken: true, login: auth}, nil
 }

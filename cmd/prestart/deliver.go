@@ -29,7 +29,10 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		return err
 	}
 	// Bound the whole start: a Vault that hangs instead of refusing must
-	// not keep the container waiting past -timeout either.
+	// not keep the container waiting past -timeout either. A supervisor
+	// outlives the start, so it gets the parent context, without the
+	// cancellation on SIGTERM: that signal is the child's to act on.
+	long := context.WithoutCancel(ctx)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+5*time.Second)
 	defer cancel()
 	// Find the command and the output directories before logging in: a
@@ -115,6 +118,9 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	if len(o.command) == 0 {
 		s.revokeIfUnused(o, leases, log)
 		return nil
+	}
+	if o.supervise {
+		return superviseApp(long, o, s, readers, loaded, vars, log)
 	}
 	s.revokeIfUnused(o, leases, log)
 	token := ""

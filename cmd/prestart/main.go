@@ -72,6 +72,24 @@ Delivery:
 The child never sees VAULT_WRAPPED_SECRET_ID, VAULT_SECRET_ID, VAULT_ROLE_ID or
 VAULT_TOKEN (unless -pass-token). If any secret is missing, nothing starts.
 
+Supervise mode (-supervise): prestart stays as the app's parent (PID 1 duties:
+every signal but SIGCHLD is forwarded to the app's process group, every zombie
+is reaped, prestart exits with the app's status or 128+signal), renews the
+token and every lease, re-reads KV secrets every -poll and when a lease ends,
+and on a change (debounced 2s) restarts or signals the app after rewriting the
+-env-file. At the token's max TTL it logs in again if the secret ID has uses
+left; otherwise it stops the app and exits 3. On exit it revokes the token and
+with it every lease it created.
+    -supervise            stay as the app's supervisor
+    -poll D               how often to re-read KV secrets (default 5m; 0: never)
+    -on-change ACTION     restart (default: stop signal, -grace, SIGKILL, start
+                          again with the new environment) or signal:NAME (e.g.
+                          signal:SIGHUP: the app re-reads -env-file itself)
+    -stop-signal NAME     signal that stops the app for a restart (default SIGTERM)
+    -grace D              time between the stop signal and SIGKILL (default 10s)
+    -no-revoke            keep the token and leases alive after exit
+    -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics (e.g. 127.0.0.1:9102)
+
 Other:
     -log-level LEVEL      trace, debug, info, warn, error or off (default warn)
     -version              print the version
@@ -117,6 +135,13 @@ type options struct {
 	pristine     bool
 	keepEnv      cli.Multi
 	dryRun       bool
+	supervise    bool
+	poll         time.Duration
+	onChange     string
+	grace        time.Duration
+	stopSignal   string
+	noRevoke     bool
+	metricsAddr  string
 	logLevel     string
 	version      bool
 	command      []string
@@ -146,6 +171,13 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.BoolVar(&o.pristine, "pristine", false, "")
 	fs.Var(&o.keepEnv, "keep-env", "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
+	fs.BoolVar(&o.supervise, "supervise", false, "")
+	fs.DurationVar(&o.poll, "poll", 5*time.Minute, "")
+	fs.StringVar(&o.onChange, "on-change", "restart", "")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "")
+	fs.StringVar(&o.stopSignal, "stop-signal", "SIGTERM", "")
+	fs.BoolVar(&o.noRevoke, "no-revoke", false, "")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "")
 	fs.BoolVar(&o.version, "version", false, "")
 	if err := cli.Parse(fs, args, usage, stdout); err != nil {
@@ -210,6 +242,23 @@ func (o *options) check() error {
 	}
 	if !usesVault && (o.tokenSink != "" || o.passToken) {
 		return cli.Usagef("-token-sink and -pass-token need a vault:// source (there is no Vault token otherwise)")
+	}
+	if o.supervise {
+		if len(o.command) == 0 {
+			return cli.Usagef("-supervise needs a command after --")
+		}
+		if o.print != "" || o.dryRun {
+			return cli.Usagef("-supervise runs the command; it takes no -print or -dry-run")
+		}
+		if _, err := parseOnChange(o.onChange); err != nil {
+			return cli.Fail(cli.ExitUsage, err)
+		}
+		if _, err := parseSignal(o.stopSignal); err != nil {
+			return cli.Fail(cli.ExitUsage, err)
+		}
+		if o.poll < 0 || o.grace < 0 {
+			return cli.Usagef("-poll and -grace cannot be negative")
+		}
 	}
 	if o.timeout < 0 {
 		return cli.Usagef("-timeout cannot be negative")

@@ -40,6 +40,19 @@ func Fail(code int, err error, hints ...string) error {
 	return &Error{Code: code, Err: err, Hints: hints}
 }
 
+// errQuiet marks an exit code that needs no message: the supervised
+// child's own status, which the child has already explained.
+var errQuiet = errors.New("exit")
+
+// ExitCode returns an error that makes the command exit with code and
+// print nothing.
+func ExitCode(code int) error {
+	if code == ExitOK {
+		return nil
+	}
+	return &Error{Code: code, Err: errQuiet}
+}
+
 // Usagef reports a usage mistake (exit 2).
 func Usagef(format string, args ...any) error {
 	return &Error{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
@@ -64,6 +77,9 @@ func (u *UI) Report(err error) int {
 	if errors.As(err, &ce) {
 		code = ce.Code
 		hints = ce.Hints
+		if ce.Err == errQuiet {
+			return code
+		}
 	}
 	fmt.Fprintf(u.Stderr, "%s: error: %s\n", u.Name, err)
 	for _, h := range hints {

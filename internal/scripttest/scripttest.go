@@ -106,6 +106,9 @@ func root(ts *testscript.TestScript) *api.Client {
 //	mint [-no-wrap] [-wrap-ttl D] [-num-uses N] ROLE FILE   mint as root into FILE
 //	role-id ROLE FILE           write a role's role ID into FILE
 //	setenv-file NAME FILE       set NAME to FILE's content (trimmed)
+//	sendsig SIG PIDFILE         signal the process whose PID is in PIDFILE
+//	waitfor FILE REGEXP [D]     wait until FILE matches REGEXP
+//	token-revoked FILE          require that the token in FILE no longer works
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
@@ -128,6 +131,9 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"mint":          cmdMint,
 		"role-id":       cmdRoleID,
 		"setenv-file":   cmdSetenvFile,
+		"sendsig":       cmdSendSig,
+		"waitfor":       cmdWaitFor,
+		"token-revoked": cmdTokenRevoked,
 	}
 }
 

@@ -1,0 +1,80 @@
+package scripttest
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// cmdSendSig: sendsig NAME PIDFILE sends a signal to the process whose
+// PID a child wrote into PIDFILE (testscript's own kill knows only INT and
+// KILL, and only its direct children).
+func cmdSendSig(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sendsig TERM|HUP|INT|USR1 PIDFILE")
+	}
+	sigs := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "USR1": syscall.SIGUSR1}
+	sig, ok := sigs[args[0]]
+	if !ok {
+		ts.Fatalf("sendsig: unknown signal %q", args[0])
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(ts.ReadFile(args[1])))
+	ts.Check(err)
+	ts.Check(syscall.Kill(pid, sig))
+}
+
+// cmdWaitFor: waitfor FILE REGEXP [TIMEOUT] waits until FILE exists and
+// matches REGEXP (default timeout 20s), so scripts need no fixed sleeps.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: waitfor FILE REGEXP [TIMEOUT]")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	timeout := 20 * time.Second
+	if len(args) == 3 {
+		timeout, err = time.ParseDuration(args[2])
+		ts.Check(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := readIfExists(ts.MkAbs(args[0]))
+		if err == nil && re.Match(b) {
+			if neg {
+				ts.Fatalf("%s matches %q", args[0], args[1])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			if neg {
+				return
+			}
+			ts.Fatalf("%s did not match %q within %s (content: %q)", args[0], args[1], timeout, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdTokenRevoked: token-revoked FILE fails unless the token in FILE no
+// longer works.
+func cmdTokenRevoked(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: token-revoked FILE")
+	}
+	c := root(ts)
+	c.SetToken(strings.TrimSpace(ts.ReadFile(args[0])))
+	_, err := c.Auth().Token().LookupSelf()
+	if (err == nil) != neg {
+		if neg {
+			ts.Fatalf("token was revoked: %v", err)
+		}
+		ts.Fatalf("token still works")
+	}
+}
+
+func readIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
