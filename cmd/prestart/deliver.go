@@ -17,6 +17,7 @@ import (
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/launch"
+	"github.com/keyturn/keyturn/pkicert"
 	"github.com/keyturn/keyturn/source"
 )
 
@@ -37,7 +38,11 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	defer cancel()
 	// Find the command and the output directories before logging in: a
 	// typo must not spend the one-time secret ID.
-	for _, p := range []string{o.envFile, o.tokenSink} {
+	outputs := []string{o.envFile, o.tokenSink}
+	for _, c := range o.certs {
+		outputs = append(outputs, filepath.Join(c.Dir, "cert.pem"))
+	}
+	for _, p := range outputs {
 		if p == "" {
 			continue
 		}
@@ -53,11 +58,13 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	// Log in only when a vault:// source needs it: an S3-only container
 	// has no Vault to talk to.
 	var s *session
+	needVault := len(o.certs) > 0
 	for _, r := range o.requests {
-		if r.Ref.Scheme == "vault" && s == nil {
-			if s, err = login(ctx, o, log, ui); err != nil {
-				return err
-			}
+		needVault = needVault || r.Ref.Scheme == "vault"
+	}
+	if needVault {
+		if s, err = login(ctx, o, log, ui); err != nil {
+			return err
 		}
 	}
 	readers := readers(s)
@@ -97,7 +104,20 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 	}
 	if o.dryRun {
 		s.revokeIfUnused(o, leases, log)
-		return dryRun(stdout, loaded)
+		return dryRun(stdout, loaded, o.certs)
+	}
+	var certs []*pkicert.Cert
+	for _, r := range o.certs {
+		var cert *pkicert.Cert
+		err := retry.Do(ctx, retryPolicy(o, log), func(ctx context.Context) error {
+			var err error
+			cert, err = pkicert.Issue(ctx, s.client, r)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		certs = append(certs, cert)
 	}
 	if o.tokenSink != "" && s != nil {
 		if err := secfile.Write(o.tokenSink, []byte(s.client.Token()+"\n")); err != nil {
@@ -110,6 +130,13 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		}
 		log.Info("wrote env file", "path", o.envFile, "variables", len(vars))
 	}
+	for i, cert := range certs {
+		if err := cert.Write(o.certs[i].Dir); err != nil {
+			return err
+		}
+		log.Info("wrote certificate", "dir", o.certs[i].Dir, "serial", cert.Serial, "not_after", cert.NotAfter)
+		cert.Zero()
+	}
 	if o.print != "" {
 		if _, err := stdout.Write(printed.Bytes()); err != nil {
 			return err
@@ -120,7 +147,7 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		return nil
 	}
 	if o.supervise {
-		return superviseApp(long, o, s, readers, loaded, vars, log)
+		return superviseApp(long, o, s, readers, loaded, vars, certs, log)
 	}
 	s.revokeIfUnused(o, leases, log)
 	token := ""
@@ -156,9 +183,11 @@ func (s *session) revoke(log hclog.Logger, why string) {
 	log.Debug("revoked the login token", "reason", why)
 }
 
-func dryRun(w io.Writer, loaded []source.Loaded) error {
+func dryRun(w io.Writer, loaded []source.Loaded, certs []pkicert.Request) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSOURCE\tVERSION\tLEASE")
+	if len(loaded) > 0 {
+		fmt.Fprintln(tw, "NAME\tSOURCE\tVERSION\tLEASE")
+	}
 	for _, l := range loaded {
 		version := l.Version
 		if version == "" {
@@ -175,7 +204,13 @@ func dryRun(w io.Writer, loaded []source.Loaded) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, l.Ref, version, lease)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, c := range certs {
+		fmt.Fprintf(w, "certificate %s/{cert,key,ca}.pem from %s for %s (not issued in a dry run)\n", c.Dir, c.Path, c.Params.Get("common_name"))
+	}
+	return nil
 }
 
 // fromEnvFile is the main-job half of the ContainerPilot recipe: load the

@@ -21,6 +21,7 @@ import (
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/vaultconn"
 	"github.com/keyturn/keyturn/launch"
+	"github.com/keyturn/keyturn/pkicert"
 	"github.com/keyturn/keyturn/source"
 )
 
@@ -56,6 +57,10 @@ Secrets:
     -override                                  a later source wins a name clash (default: error)
     -timeout D                                 keep retrying while Vault is sealed or
                                                unreachable (default 60s), then exit 4
+    -cert DIR=MOUNT/issue/ROLE?common_name=NAME[&ttl=D&alt_names=...]
+                                               issue a certificate into DIR/cert.pem,
+                                               DIR/key.pem and DIR/ca.pem (0600, atomic);
+                                               renewed at 2/3 of its life with -supervise
 KV v1 and v2 are detected per mount. Any other path (database/creds/ROLE, ...)
 is read as is and keeps its lease.
 
@@ -146,6 +151,7 @@ type options struct {
 	version      bool
 	command      []string
 	requests     []source.Request
+	certs        []pkicert.Request
 }
 
 func parseFlags(args []string, stdout io.Writer) (*options, error) {
@@ -161,6 +167,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	// later source wins, so the order is the user's.
 	fs.Var(reqFlag{o, source.ParseSecret}, "secret", "")
 	fs.Var(reqFlag{o, source.ParseSecrets}, "secrets", "")
+	fs.Var(certFlag{o}, "cert", "")
 	fs.BoolVar(&o.override, "override", false, "")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "")
 	fs.StringVar(&o.envFile, "env-file", "", "")
@@ -190,6 +197,19 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	return o, o.check()
 }
 
+// certFlag parses -cert into options.certs.
+type certFlag struct{ o *options }
+
+func (f certFlag) String() string { return "" }
+func (f certFlag) Set(v string) error {
+	r, err := pkicert.Parse(v)
+	if err != nil {
+		return err
+	}
+	f.o.certs = append(f.o.certs, r)
+	return nil
+}
+
 // reqFlag parses -secret and -secrets into options.requests.
 type reqFlag struct {
 	o     *options
@@ -217,8 +237,8 @@ func (o *options) check() error {
 		}
 		return nil
 	}
-	if len(o.requests) == 0 {
-		return cli.Fail(cli.ExitUsage, errors.New("no secrets requested"), "add -secret NAME=vault://MOUNT/PATH#FIELD or -secrets vault://MOUNT/PATH")
+	if len(o.requests) == 0 && len(o.certs) == 0 {
+		return cli.Fail(cli.ExitUsage, errors.New("no secrets requested"), "add -secret NAME=vault://MOUNT/PATH#FIELD, -secrets vault://MOUNT/PATH or -cert DIR=pki/issue/ROLE?common_name=NAME")
 	}
 	if o.print != "" {
 		switch o.print {
@@ -236,7 +256,7 @@ func (o *options) check() error {
 	if len(o.command) == 0 && o.envFile == "" && o.print == "" && !o.dryRun && o.tokenSink == "" {
 		return cli.Fail(cli.ExitUsage, errors.New("nothing to do"), "give a command after --, or -env-file, -print or -dry-run")
 	}
-	usesVault := false
+	usesVault := len(o.certs) > 0
 	for _, r := range o.requests {
 		usesVault = usesVault || r.Ref.Scheme == "vault"
 	}

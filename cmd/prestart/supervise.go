@@ -19,6 +19,7 @@ import (
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/launch"
 	"github.com/keyturn/keyturn/lifetime"
+	"github.com/keyturn/keyturn/pkicert"
 	"github.com/keyturn/keyturn/source"
 	"github.com/keyturn/keyturn/supervise"
 )
@@ -48,7 +49,7 @@ func parseOnChange(s string) (syscall.Signal, error) {
 
 // superviseApp runs the app as a child and keeps its secrets alive until it
 // exits; prestart then exits with the app's status.
-func superviseApp(ctx context.Context, o *options, s *session, readers source.Readers, loaded []source.Loaded, vars map[string]string, log hclog.Logger) error {
+func superviseApp(ctx context.Context, o *options, s *session, readers source.Readers, loaded []source.Loaded, vars map[string]string, certs []*pkicert.Cert, log hclog.Logger) error {
 	stopSig, _ := parseSignal(o.stopSignal)
 	changeSig, _ := parseOnChange(o.onChange)
 	envOpts := launch.EnvOptions{Pristine: o.pristine, Keep: o.keepEnv}
@@ -135,6 +136,9 @@ func superviseApp(ctx context.Context, o *options, s *session, readers source.Re
 		}
 		keeperDone <- err
 	}()
+	for i, cert := range certs {
+		go renewCert(keepCtx, o.certs[i], cert, s, sup, changeSig, metrics, log)
+	}
 	code, runErr := sup.Run(supCtx)
 	stopKeeper()
 	keepErr := <-keeperDone
@@ -168,4 +172,40 @@ func serveMetrics(addr string, m *lifetime.Metrics, log hclog.Logger) (func(), e
 	}()
 	log.Info("serving metrics", "addr", l.Addr().String())
 	return func() { srv.Close() }, nil
+}
+
+// renewCert issues a new certificate at two thirds of the current one's
+// life, writes it, and restarts or signals the app, like a secret change.
+func renewCert(ctx context.Context, r pkicert.Request, cert *pkicert.Cert, s *session, sup *supervise.Supervisor, changeSig syscall.Signal, m *lifetime.Metrics, log hclog.Logger) {
+	next := cert.RenewAt()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		c, err := pkicert.Issue(ctx, s.client, r)
+		if err == nil {
+			err = c.Write(r.Dir)
+			c.Zero()
+		}
+		if err != nil {
+			// Try again soon, but never after the old certificate expires.
+			log.Warn("renewing a certificate failed", "dir", r.Dir, "error", err)
+			m.RenewalFailures.Add(1)
+			next = time.Now().Add(min(30*time.Second, max(time.Second, time.Until(cert.NotAfter)/4)))
+			continue
+		}
+		log.Info("renewed a certificate", "dir", r.Dir, "serial", c.Serial, "not_after", c.NotAfter)
+		cert, next = c, c.RenewAt()
+		m.Restarts.Add(1)
+		if changeSig != 0 {
+			err = sup.Signal(changeSig)
+		} else {
+			err = sup.Restart(nil)
+		}
+		if err != nil {
+			log.Warn("could not tell the app about its new certificate", "error", err)
+		}
+	}
 }
