@@ -23,6 +23,7 @@ import (
 	"github.com/keyturn/keyturn/launch"
 	"github.com/keyturn/keyturn/pkicert"
 	"github.com/keyturn/keyturn/source"
+	"github.com/keyturn/keyturn/spec"
 )
 
 const usage = `Usage:
@@ -54,6 +55,8 @@ Secrets:
                                                nested keys are joined with _ (a.b -> A_B),
                                                names upper-cased, other characters become _
     ?version=N                                 pins a KV v2 version
+    -spec FILE                                 an HCL file declaring secret, secrets and cert
+                                               blocks: the image's own contract (flags add to it)
     -override                                  a later source wins a name clash (default: error)
     -timeout D                                 keep retrying while Vault is sealed or
                                                unreachable (default 60s), then exit 4
@@ -152,6 +155,7 @@ type options struct {
 	command      []string
 	requests     []source.Request
 	certs        []pkicert.Request
+	specFile     string
 }
 
 func parseFlags(args []string, stdout io.Writer) (*options, error) {
@@ -168,6 +172,7 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	fs.Var(reqFlag{o, source.ParseSecret}, "secret", "")
 	fs.Var(reqFlag{o, source.ParseSecrets}, "secrets", "")
 	fs.Var(certFlag{o}, "cert", "")
+	fs.StringVar(&o.specFile, "spec", "", "")
 	fs.BoolVar(&o.override, "override", false, "")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "")
 	fs.StringVar(&o.envFile, "env-file", "", "")
@@ -193,6 +198,17 @@ func parseFlags(args []string, stdout io.Writer) (*options, error) {
 	o.command = fs.Args()
 	if o.version {
 		return o, nil
+	}
+	if o.specFile != "" {
+		sp, err := spec.Load(o.specFile)
+		if err != nil {
+			return nil, cli.Fail(cli.ExitUsage, err)
+		}
+		// The image's contract first; flags add to it (and win a clash
+		// only with -override).
+		o.requests = append(sp.Requests, o.requests...)
+		o.certs = append(sp.Certs, o.certs...)
+		o.override = o.override || sp.Override
 	}
 	return o, o.check()
 }
