@@ -78,3 +78,30 @@ func cmdTokenRevoked(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func readIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// cmdNoZombies: no-zombies PIDFILE fails if the process in PIDFILE has a
+// zombie child, that is, one it did not reap.
+func cmdNoZombies(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: no-zombies PIDFILE")
+	}
+	ppid := strings.TrimSpace(ts.ReadFile(args[0]))
+	dirs, err := os.ReadDir("/proc")
+	ts.Check(err)
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so split after ")".
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) >= 2 && f[0] == "Z" && f[1] == ppid {
+			ts.Fatalf("process %s left zombie %s", ppid, strings.TrimSpace(s[:i+1]))
+		}
+	}
+}

@@ -109,6 +109,7 @@ func root(ts *testscript.TestScript) *api.Client {
 //	sendsig SIG PIDFILE         signal the process whose PID is in PIDFILE
 //	waitfor FILE REGEXP [D]     wait until FILE matches REGEXP
 //	token-revoked FILE          require that the token in FILE no longer works
+//	no-zombies PIDFILE          require that the process in PIDFILE has no zombie child
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
@@ -134,6 +135,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"sendsig":       cmdSendSig,
 		"waitfor":       cmdWaitFor,
 		"token-revoked": cmdTokenRevoked,
+		"no-zombies":    cmdNoZombies,
 	}
 }
 
