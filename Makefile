@@ -2,9 +2,9 @@
 # itself; `make test` runs every test against real servers.
 GO      ?= go
 BIN     := $(CURDIR)/bin
-CMDS    := issuer prestart kms-local
+CMDS    := issuer prestart kms-local s3kms
 
-.PHONY: all build tools demo test bench vet clean
+.PHONY: all build tools demo demo-s3 test bench vet clean
 
 all: build
 
@@ -28,6 +28,10 @@ tools: $(BIN)/vault $(BIN)/minio
 
 demo: tools build
 	./scripts/demo.sh
+	./scripts/demo-s3.sh
+
+demo-s3: tools build
+	./scripts/demo-s3.sh
 
 test: tools
 	$(GO) test -count=1 -timeout 30m ./...

@@ -110,7 +110,7 @@ func buildVectors(t *testing.T) vectorFile {
 			dataKey: seq(0xe0, DataKeySize),
 		},
 	}
-	vf := vectorFile{Comment: "keyturn envelope format version 1 known-answer vectors; binary values are lowercase hex. See envelope.md."}
+	vf := vectorFile{Comment: "keyturn envelope format version 1 known-answer vectors; binary values are lowercase hex. See docs/envelope.md."}
 	var first []byte
 	for _, v := range ins {
 		var nonce [NonceSize]byte

@@ -111,7 +111,10 @@ func ParseSecret(s string) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	if r.Field == "" && r.Scheme != "exec" {
+	if r.Scheme == "exec" {
+		return Request{}, fmt.Errorf("-secret %q: an exec: source prints an env file; use -secrets %s", s, ref)
+	}
+	if r.Field == "" {
 		return Request{}, fmt.Errorf("-secret %q: name one field with #FIELD, or use -secrets for all fields", s)
 	}
 	return Request{Ref: r, Name: name}, nil

@@ -40,7 +40,7 @@ func TestParseSecretAndSecrets(t *testing.T) {
 	if err != nil || r.Name != "DB_PASSWORD" || r.Ref.Field != "password" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for _, bad := range []string{"vault://secret/app/db#password", "1X=vault://a/b#c", "X-Y=vault://a/b#c", "X=vault://a/b", "=vault://a/b#c"} {
+	for _, bad := range []string{"X=exec:echo A=1", "vault://secret/app/db#password", "1X=vault://a/b#c", "X-Y=vault://a/b#c", "X=vault://a/b", "=vault://a/b#c"} {
 		if _, err := ParseSecret(bad); err == nil {
 			t.Errorf("-secret %q accepted", bad)
 		}

@@ -114,7 +114,7 @@ func retryPolicy(o *options, log hclog.Logger) retry.Policy {
 		Max:       5 * time.Second,
 		Retryable: func(err error) bool { return errors.Is(err, approle.ErrUnavailable) },
 		OnRetry: func(n int, err error, wait time.Duration) {
-			log.Warn("vault unavailable, retrying", "attempt", n, "wait", wait.Round(time.Millisecond), "error", err)
+			log.Warn("backend unavailable, retrying", "attempt", n, "wait", wait.Round(time.Millisecond), "error", err)
 		},
 	}
 }

@@ -55,17 +55,26 @@ Secrets:
                                                nested keys are joined with _ (a.b -> A_B),
                                                names upper-cased, other characters become _
     ?version=N                                 pins a KV v2 version
-    -spec FILE                                 an HCL file declaring secret, secrets and cert
-                                               blocks: the image's own contract (flags add to it)
-    -override                                  a later source wins a name clash (default: error)
-    -timeout D                                 keep retrying while Vault is sealed or
-                                               unreachable (default 60s), then exit 4
+    -secrets 's3://BUCKET/KEY?kms=KEY[&version=ID]'
+                                               an env file in S3: keyturn envelope (KMS key
+                                               checked against ?kms= before any decrypt),
+                                               S3 Encryption Client v2, or plain/SSE-KMS
+    -secret 'NAME=s3://BUCKET/KEY?kms=KEY#VAR' one variable of it
+    -secrets 's3://BUCKET/PREFIX/?blobs&kms=KEY'  one KMS ciphertext blob per object
+    -secrets 'exec:COMMAND ARGS'               run COMMAND, read an env file from its stdout
     -cert DIR=MOUNT/issue/ROLE?common_name=NAME[&ttl=D&alt_names=...]
                                                issue a certificate into DIR/cert.pem,
                                                DIR/key.pem and DIR/ca.pem (0600, atomic);
                                                renewed at 2/3 of its life with -supervise
+    -spec FILE                                 an HCL file declaring secret, secrets and cert
+                                               blocks: the image's own contract (flags add to it)
+    -override                                  a later source wins a name clash (default: error)
+    -timeout D                                 keep retrying while Vault is sealed or Vault,
+                                               S3 or KMS is unreachable (default 60s), then exit 4
 KV v1 and v2 are detected per mount. Any other path (database/creds/ROLE, ...)
-is read as is and keeps its lease.
+is read as is and keeps its lease. AWS settings come as for the AWS CLI
+(profiles, AWS_REGION, roles); for MinIO and other S3-compatible stores set
+AWS_ENDPOINT_URL_S3 and AWS_S3_USE_PATH_STYLE=true (docs/s3.md).
 
 Delivery:
     -env-file PATH        write NAME='value' lines, mode 0600, atomically; with a
@@ -111,10 +120,12 @@ Examples:
 
 Exit status:
     0    success
-    1    the operation failed (a secret or field is missing, a file cannot be written)
+    1    the operation failed (a secret or field is missing, a file cannot be written,
+         an S3 object is corrupt, an exec: source failed)
     2    usage error
-    3    credentials refused: one-time ID used, expired or tampered; permission denied
-    4    Vault unavailable (sealed, unreachable) after retrying until -timeout
+    3    credentials refused: one-time ID used, expired or tampered; permission denied;
+         an S3 object under a KMS key not in ?kms=, moved or tampered with
+    4    Vault, S3 or KMS unavailable (sealed, unreachable) after retrying until -timeout
     126  COMMAND cannot be executed
     127  COMMAND not found
 `

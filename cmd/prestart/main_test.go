@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,9 +20,22 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
+	cmds := scripttest.Commands()
+	maps.Copy(cmds, scripttest.S3Commands())
 	testscript.Run(t, testscript.Params{
-		Dir:   "testdata",
-		Cmds:  scripttest.Commands(),
-		Setup: func(env *testscript.Env) error { return scripttest.StartVault(env) },
+		Dir:  "testdata",
+		Cmds: cmds,
+		// Each script gets the servers its name asks for: s3_* a MinIO and
+		// a KMS, exec_* none, every other one a Vault.
+		Setup: func(env *testscript.Env) error {
+			name := strings.TrimPrefix(filepath.Base(env.WorkDir), "script-")
+			switch {
+			case strings.HasPrefix(name, "s3_"):
+				return scripttest.StartS3(env)
+			case strings.HasPrefix(name, "exec_"):
+				return scripttest.NoServer(env)
+			}
+			return scripttest.StartVault(env)
+		},
 	})
 }

@@ -49,8 +49,8 @@ func (e *ExitError) Error() string {
 }
 
 // Split turns the text after exec: into argv with shell-like quoting
-// ('...', "...", backslash) but no shell: no variables, globs, pipes or
-// redirections. A command that needs them can be written as
+// ('...', "...", backslash; an unquoted # starts a comment) but no shell:
+// no variables, globs, pipes or redirections. A command that needs them can be written as
 // exec:sh -c '...'.
 func Split(command string) ([]string, error) {
 	argv, err := shlex.Split(command)
@@ -64,12 +64,10 @@ func Split(command string) ([]string, error) {
 }
 
 // Read runs the command and parses what it prints. The command inherits
-// prestart's standard error and nothing on standard input; a non-zero exit
-// fails closed. Its output is bounded by MaxEnvFile.
+// prestart's standard error and nothing on standard input, and is stopped
+// when ctx ends (prestart's -timeout); a non-zero exit fails closed. Its
+// output is bounded by MaxEnvFile.
 func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, error) {
-	if len(ref.Query) > 0 || ref.Field != "" {
-		return nil, fmt.Errorf("%s: exec: takes no ?options or #field", ref)
-	}
 	argv, err := Split(ref.Path)
 	if err != nil {
 		return nil, err

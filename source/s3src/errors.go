@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -109,4 +110,28 @@ func apiKind(code string, status int) error {
 		return source.ErrNotFound
 	}
 	return nil
+}
+
+// Hint returns a suggestion for a person reading err, or "". It never
+// repeats anything secret: err's message holds none.
+func Hint(err error) string {
+	switch {
+	case errors.Is(err, errNoAllowList):
+		return "name the KMS key the object is encrypted under: prestart -secrets 's3://BUCKET/KEY?kms=KEY', s3kms -kms-key KEY"
+	case errors.Is(err, envelope.ErrKeyNotAllowed):
+		return "the object is not encrypted under an allowed KMS key: if the key was changed on purpose, allow the new one; otherwise someone who can write the bucket replaced the object"
+	case errors.Is(err, envelope.ErrObjectMismatch):
+		return "the envelope was sealed for another object and copied here; an envelope must be re-sealed to move (s3kms pull, then s3kms push)"
+	case errors.Is(err, envelope.ErrAuthentication), errors.Is(err, ErrRefused) && strings.Contains(err.Error(), "InvalidCiphertextException"):
+		return "the object was modified after it was encrypted; restore a good version (s3kms versions, s3kms rollback)"
+	case errors.Is(err, ErrRefused):
+		return "the AWS identity in use may not do this; check its IAM and key policies"
+	case errors.Is(err, ErrUnavailable):
+		return "check the network, AWS_REGION and any endpoint override (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_KMS)"
+	case errors.Is(err, ErrConflict):
+		return "someone else changed the object at the same time; run the command again to apply the change on top of theirs"
+	case errors.Is(err, ErrCorrupt):
+		return "the object is damaged or not an env file; restore a good version (s3kms versions, s3kms rollback)"
+	}
+	return ""
 }
