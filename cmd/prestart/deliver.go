@@ -103,7 +103,10 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		}
 	}
 	if o.dryRun {
-		s.revokeIfUnused(o, leases, log)
+		// Nothing will use what a dry run read, leases included.
+		if o.tokenSink == "" {
+			s.revoke(log, "dry run")
+		}
 		return dryRun(stdout, loaded, o.certs)
 	}
 	var certs []*pkicert.Cert

@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keyturn/keyturn/internal/scripttest"
+	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 func TestMain(m *testing.M) {
@@ -26,7 +27,8 @@ func TestScripts(t *testing.T) {
 		Dir:  "testdata",
 		Cmds: cmds,
 		// Each script gets the servers its name asks for: s3_* a MinIO and
-		// a KMS, exec_* none, every other one a Vault.
+		// a KMS, exec_* none, leased_* a Vault whose secret/ mount hands out
+		// renewable leases, every other one a dev Vault.
 		Setup: func(env *testscript.Env) error {
 			name := strings.TrimPrefix(filepath.Base(env.WorkDir), "script-")
 			switch {
@@ -34,6 +36,8 @@ func TestScripts(t *testing.T) {
 				return scripttest.StartS3(env)
 			case strings.HasPrefix(name, "exec_"):
 				return scripttest.NoServer(env)
+			case strings.HasPrefix(name, "leased_"):
+				return scripttest.StartVault(env, vaulttest.WithArgs("-dev-leased-kv"))
 			}
 			return scripttest.StartVault(env)
 		},

@@ -105,3 +105,22 @@ func cmdNoZombies(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 }
+
+// cmdLeaseRevoked: lease-revoked PREFIX fails unless no lease under PREFIX
+// is left (sys/leases/lookup lists them for root).
+func cmdLeaseRevoked(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: lease-revoked PREFIX")
+	}
+	sec, err := root(ts).Logical().List("sys/leases/lookup/" + args[0])
+	ts.Check(err)
+	n := 0
+	if sec != nil {
+		if keys, ok := sec.Data["keys"].([]any); ok {
+			n = len(keys)
+		}
+	}
+	if (n == 0) == neg {
+		ts.Fatalf("%d leases under %s", n, args[0])
+	}
+}

@@ -110,6 +110,7 @@ func root(ts *testscript.TestScript) *api.Client {
 //	waitfor FILE REGEXP [D]     wait until FILE matches REGEXP
 //	token-revoked FILE          require that the token in FILE no longer works
 //	no-zombies PIDFILE          require that the process in PIDFILE has no zombie child
+//	lease-revoked PREFIX        require that no lease under PREFIX is left
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
@@ -136,6 +137,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"waitfor":       cmdWaitFor,
 		"token-revoked": cmdTokenRevoked,
 		"no-zombies":    cmdNoZombies,
+		"lease-revoked": cmdLeaseRevoked,
 	}
 }
 
