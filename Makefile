@@ -2,7 +2,7 @@
 # itself; `make test` runs every test against real servers.
 GO      ?= go
 BIN     := $(CURDIR)/bin
-CMDS    := issuer prestart kms-local s3kms
+CMDS    := issuer prestart unseal s3kms kms-local
 
 .PHONY: all build tools demo demo-s3 test bench vet clean
 
