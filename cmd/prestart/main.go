@@ -105,7 +105,8 @@ with it every lease it created.
     -stop-signal NAME     signal that stops the app for a restart (default SIGTERM)
     -grace D              time between the stop signal and SIGKILL (default 10s)
     -no-revoke            keep the token and leases alive after exit
-    -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics (e.g. 127.0.0.1:9102)
+    -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics; ":9102" binds
+                          127.0.0.1 only, "0.0.0.0:9102" every interface
 
 Other:
     -log-level LEVEL      trace, debug, info, warn, error or off (default warn)

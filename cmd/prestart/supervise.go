@@ -158,6 +158,11 @@ func superviseApp(ctx context.Context, o *options, s *session, readers source.Re
 }
 
 func serveMetrics(addr string, m *lifetime.Metrics, log hclog.Logger) (func(), error) {
+	// ":9102" means loopback, not every interface: exposing metrics beyond
+	// the container takes an explicit host.
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, cli.Fail(cli.ExitUsage, fmt.Errorf("-metrics-addr: %w", err))

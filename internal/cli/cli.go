@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -103,9 +104,18 @@ func Parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) erro
 			fmt.Fprint(stdout, usage)
 			return ErrHelp
 		}
-		return &Error{Code: ExitUsage, Err: err, Hints: []string{"run with -help for usage"}}
+		return &Error{Code: ExitUsage, Err: errors.New(dropValue(err.Error())), Hints: []string{"run with -help for usage"}}
 	}
 	return nil
+}
+
+// flagValueRE matches the value the flag package quotes in its errors.
+var flagValueRE = regexp.MustCompile(`^invalid (boolean )?value ".*" for (flag )?-`)
+
+// dropValue removes the rejected value from a flag error: whoever pastes a
+// token where a flag wanted a duration must not find it echoed to a log.
+func dropValue(msg string) string {
+	return flagValueRE.ReplaceAllString(msg, "invalid ${1}value for ${2}-")
 }
 
 // ErrHelp means usage was printed on request; the command exits 0.

@@ -1,6 +1,9 @@
 package scripttest
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -123,4 +126,32 @@ func cmdLeaseRevoked(ts *testscript.TestScript, neg bool, args []string) {
 	if (n == 0) == neg {
 		ts.Fatalf("%d leases under %s", n, args[0])
 	}
+}
+
+// cmdFreePort: free-port NAME sets NAME to a loopback port that was free.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: free-port NAME")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdHTTPGet: http-get URL writes the body of a 200 response to stdout.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: http-get URL")
+	}
+	resp, err := http.Get(args[0])
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	if resp.StatusCode != http.StatusOK {
+		ts.Fatalf("GET %s: %s", args[0], resp.Status)
+	}
+	ts.Stdout().Write(b)
 }

@@ -111,6 +111,8 @@ func root(ts *testscript.TestScript) *api.Client {
 //	token-revoked FILE          require that the token in FILE no longer works
 //	no-zombies PIDFILE          require that the process in PIDFILE has no zombie child
 //	lease-revoked PREFIX        require that no lease under PREFIX is left
+//	free-port NAME              set NAME to a free loopback port
+//	http-get URL                GET URL; the body becomes stdout
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
@@ -138,6 +140,8 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"token-revoked": cmdTokenRevoked,
 		"no-zombies":    cmdNoZombies,
 		"lease-revoked": cmdLeaseRevoked,
+		"free-port":     cmdFreePort,
+		"http-get":      cmdHTTPGet,
 	}
 }
 
