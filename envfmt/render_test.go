@@ -44,7 +44,7 @@ func nastyValues() map[string]string {
 		"BACKSLASH":     `back\slash \n \t \\ \$`,
 		"BS_DOLLAR":     `\$HOME`,
 		"TAB":           "tab\there",
-		"UTF8":          "ünïcödé 日本語 🔥🔑 ‮rtl",
+		"UTF8":          "ünïcödé 日本語 🔥🔑 \u202ertl",
 		"CONTROL":       "\x01\x1b[31mred\x1b[0m\x7f",
 		"HASH":          "#not a comment",
 		"ASSIGN":        "a=b=c",

@@ -84,9 +84,6 @@ func main() {
 	os.Exit(code)
 }
 
-// errUsage marks errors that exit with status 2.
-var errUsage = errors.New("usage")
-
 type aliasFlags []string
 
 func (a *aliasFlags) String() string { return strings.Join(*a, ",") }

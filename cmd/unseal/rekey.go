@@ -120,7 +120,7 @@ func rekeySubmit(ctx context.Context, e *env, args []string) error {
 	}
 	if len(st.PGPFingerprints) == 0 {
 		// Completing such a rekey would return the new shares in the clear.
-		return errors.New("the rekey in progress encrypts the new shares to no PGP key; cancel it and start one with unseal rekey init -pgp-key ...")
+		return errors.New("the rekey in progress encrypts the new shares to no PGP key; cancel it and start one with unseal rekey init -pgp-key FILE")
 	}
 	names := unseal.RekeyFileNames(st.PGPFingerprints, known)
 	completes := st.Progress+1 >= st.Required

@@ -194,9 +194,7 @@ func (s *Server) waitHealthy(timeout time.Duration, want ...int) error {
 			return fmt.Errorf("vault exited early (log: %s)", s.LogPath)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		req := client.NewRequest(http.MethodGet, "/v1/sys/health")
-		req.Params.Set("standbyok", "false")
-		resp, err := client.RawRequestWithContext(ctx, req)
+		resp, err := client.Logical().ReadRawWithDataWithContext(ctx, "sys/health", map[string][]string{"standbyok": {"false"}})
 		cancel()
 		code := 0
 		if resp != nil {
