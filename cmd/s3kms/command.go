@@ -121,12 +121,43 @@ func (c *command) allowList() ([]string, error) {
 	return out, nil
 }
 
-// printVersion prints a write's version ID, for prestart's ?version= pin.
-func (c *command) wrote(w *s3src.Written) {
+// target is what most verbs act on: the object, the keys it may be
+// encrypted under, and the store.
+type target struct {
+	obj   s3src.Object
+	allow []string
+	store *s3src.Store
+}
+
+// target checks the object and the allow-list before loading the AWS
+// configuration, so a typo is a usage error and costs no request.
+func (c *command) target(ctx context.Context) (*target, error) {
+	obj, err := c.object()
+	if err != nil {
+		return nil, err
+	}
+	allow, err := c.allowList()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &target{obj, allow, s}, nil
+}
+
+// wrote finishes a write: it prints the new version ID, for prestart's
+// ?version= pin.
+func (c *command) wrote(w *s3src.Written, err error) error {
+	if err != nil {
+		return err
+	}
 	c.log.Info("wrote", "object", w.Object.String(), "version", w.VersionID, "format", string(w.Format), "key", w.KeyARN, "variables", w.Vars)
 	if w.VersionID != "" {
 		fmt.Fprintln(c.stdout, w.VersionID)
 	}
+	return nil
 }
 
 // readInput reads at most execsrc.MaxEnvFile bytes from path, or stdin

@@ -50,12 +50,7 @@ func cmdPush(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.Push(ctx, obj, vars, s3src.Protection{KMSKey: key, SSE: *sse})
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	return c.wrote(s.Push(ctx, obj, vars, s3src.Protection{KMSKey: key, SSE: *sse}))
 }
 
 func cmdPull(ctx context.Context, c *command, args []string) error {
@@ -69,18 +64,11 @@ func cmdPull(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return cli.Fail(cli.ExitUsage, err)
 	}
-	obj, err := c.object()
+	t, err := c.target(ctx)
 	if err != nil {
 		return err
 	}
-	allow, err := c.allowList()
-	if err != nil {
-		return err
-	}
-	s, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
+	obj, allow, s := t.obj, t.allow, t.store
 	sec, err := s.Read(ctx, obj, *ver, allow)
 	if err != nil {
 		return err
@@ -135,15 +123,10 @@ func cmdSet(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.Update(ctx, obj, allow, create, func(vars map[string]string) error {
+	return c.wrote(s.Update(ctx, obj, allow, create, func(vars map[string]string) error {
 		vars[name] = value
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	}))
 }
 
 func cmdUnset(ctx context.Context, c *command, args []string) error {
@@ -151,30 +134,18 @@ func cmdUnset(ctx context.Context, c *command, args []string) error {
 		return err
 	}
 	name := c.args[1]
-	obj, err := c.object()
+	t, err := c.target(ctx)
 	if err != nil {
 		return err
 	}
-	allow, err := c.allowList()
-	if err != nil {
-		return err
-	}
-	s, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := s.Update(ctx, obj, allow, nil, func(vars map[string]string) error {
+	obj, allow, s := t.obj, t.allow, t.store
+	return c.wrote(s.Update(ctx, obj, allow, nil, func(vars map[string]string) error {
 		if _, ok := vars[name]; !ok {
 			return fmt.Errorf("%s is not set in %s; nothing was written", name, obj)
 		}
 		delete(vars, name)
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	}))
 }
 
 func cmdVersions(ctx context.Context, c *command, args []string) error {
@@ -229,18 +200,11 @@ func cmdDiff(ctx context.Context, c *command, args []string) error {
 	if err := c.parse(args, "s3://BUCKET/KEY"); err != nil {
 		return err
 	}
-	obj, err := c.object()
+	t, err := c.target(ctx)
 	if err != nil {
 		return err
 	}
-	allow, err := c.allowList()
-	if err != nil {
-		return err
-	}
-	s, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
+	obj, allow, s := t.obj, t.allow, t.store
 	ch, err := s.Diff(ctx, obj, allow, *from, *to)
 	if err != nil {
 		return err
@@ -265,24 +229,12 @@ func cmdRollback(ctx context.Context, c *command, args []string) error {
 	if *to == "" {
 		return cli.Usagef("rollback needs -to VERSION_ID (see s3kms versions)")
 	}
-	obj, err := c.object()
+	t, err := c.target(ctx)
 	if err != nil {
 		return err
 	}
-	allow, err := c.allowList()
-	if err != nil {
-		return err
-	}
-	s, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := s.Rollback(ctx, obj, allow, *to)
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	obj, allow, s := t.obj, t.allow, t.store
+	return c.wrote(s.Rollback(ctx, obj, allow, *to))
 }
 
 func cmdRotate(ctx context.Context, c *command, args []string) error {
@@ -307,12 +259,7 @@ func cmdRotate(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.Rotate(ctx, obj, allow, newKey)
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	return c.wrote(s.Rotate(ctx, obj, allow, newKey))
 }
 
 func cmdPutBlob(ctx context.Context, c *command, args []string) error {
@@ -336,12 +283,7 @@ func cmdPutBlob(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.PutBlob(ctx, obj, key, v)
-	if err != nil {
-		return err
-	}
-	c.wrote(w)
-	return nil
+	return c.wrote(s.PutBlob(ctx, obj, key, v))
 }
 
 func cmdMakeBucket(ctx context.Context, c *command, args []string) error {
