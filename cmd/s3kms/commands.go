@@ -241,25 +241,18 @@ func cmdRotate(ctx context.Context, c *command, args []string) error {
 	if err := c.parse(args, "s3://BUCKET/KEY"); err != nil {
 		return err
 	}
-	obj, err := c.object()
-	if err != nil {
-		return err
-	}
-	allow, err := c.allowList()
-	if err != nil {
-		return err
-	}
 	newKey := ""
 	if c.kmsKey != "" {
+		var err error
 		if newKey, err = c.key(); err != nil {
 			return err
 		}
 	}
-	s, err := c.store(ctx)
+	t, err := c.target(ctx)
 	if err != nil {
 		return err
 	}
-	return c.wrote(s.Rotate(ctx, obj, allow, newKey))
+	return c.wrote(t.store.Rotate(ctx, t.obj, t.allow, newKey))
 }
 
 func cmdPutBlob(ctx context.Context, c *command, args []string) error {

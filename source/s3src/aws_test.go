@@ -1,3 +1,5 @@
+//go:build aws
+
 package s3src
 
 import (
@@ -11,21 +13,20 @@ import (
 )
 
 // TestRealAWS runs the same paths against real S3 and KMS. It is opt-in
-// and not part of CI (no AWS account there):
+// through the "aws" build tag, so it is not compiled into CI's run (no AWS
+// account there) and, once asked for, fails instead of skipping when its
+// settings are missing:
 //
-//	KEYTURN_TEST_AWS=1 KEYTURN_TEST_AWS_BUCKET=bucket-with-versioning \
+//	KEYTURN_TEST_AWS_BUCKET=bucket-with-versioning \
 //	KEYTURN_TEST_AWS_KMS_KEY=alias/keyturn-test [KEYTURN_TEST_AWS_KMS_KEY2=alias/other] \
-//	AWS_PROFILE=... AWS_REGION=... go test ./source/s3src -run TestRealAWS -v
+//	AWS_PROFILE=... AWS_REGION=... go test -tags aws ./source/s3src -run TestRealAWS -v
 //
 // It writes under keyturn-test/<timestamp>/ in the bucket and deletes
 // nothing (versions are evidence).
 func TestRealAWS(t *testing.T) {
-	if os.Getenv("KEYTURN_TEST_AWS") != "1" {
-		t.Skip("set KEYTURN_TEST_AWS=1, KEYTURN_TEST_AWS_BUCKET and KEYTURN_TEST_AWS_KMS_KEY to run against real AWS")
-	}
 	bucket, key := os.Getenv("KEYTURN_TEST_AWS_BUCKET"), os.Getenv("KEYTURN_TEST_AWS_KMS_KEY")
 	if bucket == "" || key == "" {
-		t.Fatal("KEYTURN_TEST_AWS=1 needs KEYTURN_TEST_AWS_BUCKET and KEYTURN_TEST_AWS_KMS_KEY")
+		t.Fatal("the aws suite needs KEYTURN_TEST_AWS_BUCKET and KEYTURN_TEST_AWS_KMS_KEY (and AWS credentials)")
 	}
 	ctx := context.Background()
 	s, err := Load(ctx, Options{})
