@@ -17,11 +17,11 @@ $(BIN)/%: FORCE
 # -tags minimal. Linking needs about 3 GB of RAM: never in parallel with
 # another large build.
 $(BIN)/vault: tools/vault/go.mod tools/vault/go.sum tools/vault/main.go
-	cd tools/vault && $(GO) build -tags minimal -trimpath -o $(BIN)/vault .
+	cd tools/vault && CGO_ENABLED=0 $(GO) build -tags minimal -trimpath -o $(BIN)/vault .
 
 # The real MinIO (S3) for the S3 + KMS tests and demo, from tools/minio.
 $(BIN)/minio: tools/minio/go.mod tools/minio/go.sum tools/minio/main.go
-	cd tools/minio && $(GO) build -trimpath -o $(BIN)/minio .
+	cd tools/minio && CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/minio .
 
 # Built one after the other (make without -j): each link is memory-hungry.
 tools: $(BIN)/vault $(BIN)/minio

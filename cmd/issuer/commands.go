@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyturn/keyturn/approle"
+	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/internal/vaultconn"

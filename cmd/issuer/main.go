@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/keyturn/keyturn/approle"
+	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/vaultconn"
 )

@@ -12,13 +12,13 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/keyturn/keyturn/envfmt"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/envfmt"
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/secfile"
-	"github.com/keyturn/keyturn/launch"
-	"github.com/keyturn/keyturn/pkicert"
-	"github.com/keyturn/keyturn/source"
+	"github.com/keyturn/keyturn/internal/source"
 )
 
 // maxEnvFile bounds what -from-env-file reads.

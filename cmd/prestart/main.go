@@ -17,13 +17,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyturn/keyturn/approle"
+	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/pkicert"
+	"github.com/keyturn/keyturn/internal/source"
+	"github.com/keyturn/keyturn/internal/spec"
 	"github.com/keyturn/keyturn/internal/vaultconn"
-	"github.com/keyturn/keyturn/launch"
-	"github.com/keyturn/keyturn/pkicert"
-	"github.com/keyturn/keyturn/source"
-	"github.com/keyturn/keyturn/spec"
 )
 
 const usage = `Usage:

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 
-	"github.com/keyturn/keyturn/approle"
 	"github.com/keyturn/keyturn/envelope"
+	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/source"
-	"github.com/keyturn/keyturn/source/execsrc"
-	"github.com/keyturn/keyturn/source/s3src"
-	"github.com/keyturn/keyturn/source/vaultsrc"
+	"github.com/keyturn/keyturn/internal/source"
+	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/vaultsrc"
 )
 
 // readers returns the source readers by scheme. vault:// needs the Vault login;

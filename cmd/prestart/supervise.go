@@ -14,14 +14,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyturn/keyturn/envfmt"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/envfmt"
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/lifetime"
+	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/secfile"
-	"github.com/keyturn/keyturn/launch"
-	"github.com/keyturn/keyturn/lifetime"
-	"github.com/keyturn/keyturn/pkicert"
-	"github.com/keyturn/keyturn/source"
-	"github.com/keyturn/keyturn/supervise"
+	"github.com/keyturn/keyturn/internal/source"
+	"github.com/keyturn/keyturn/internal/supervise"
 )
 
 var signals = map[string]syscall.Signal{

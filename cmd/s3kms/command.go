@@ -12,8 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/source/execsrc"
-	"github.com/keyturn/keyturn/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 // command holds what every verb shares: the flags, the streams, and the

@@ -9,11 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/keyturn/keyturn/envfmt"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/secfile"
-	"github.com/keyturn/keyturn/source/execsrc"
-	"github.com/keyturn/keyturn/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 func cmdPush(ctx context.Context, c *command, args []string) error {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/keyturn/keyturn/internal/kmstest"
 	"github.com/keyturn/keyturn/internal/miniotest"
-	"github.com/keyturn/keyturn/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 // TestConcurrentSets runs rounds of eight `s3kms set`s of different

@@ -18,7 +18,7 @@ import (
 
 	"github.com/keyturn/keyturn/envelope"
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 const usage = `Usage:

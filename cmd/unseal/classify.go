@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/pgp"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/pgp"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 // classify gives errors from the packages their exit codes and hints.

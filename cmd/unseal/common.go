@@ -14,10 +14,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/pgp"
 	"github.com/keyturn/keyturn/internal/secfile"
+	"github.com/keyturn/keyturn/internal/unseal"
 	"github.com/keyturn/keyturn/internal/vaultconn"
-	"github.com/keyturn/keyturn/pgp"
-	"github.com/keyturn/keyturn/unseal"
 )
 
 // common holds the flags of every command and what they build.

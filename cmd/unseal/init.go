@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 func cmdInit(ctx context.Context, e *env, args []string) error {

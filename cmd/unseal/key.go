@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 func checkFormat(f string) error {

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 func cmdRekey(ctx context.Context, e *env, args []string) error {

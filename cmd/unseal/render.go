@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 func state(st unseal.NodeStatus) string {

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/pgp"
 	"github.com/keyturn/keyturn/internal/secfile"
-	"github.com/keyturn/keyturn/pgp"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 func cmdSplit(ctx context.Context, e *env, args []string) error {

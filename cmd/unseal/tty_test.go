@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/keyturn/keyturn/internal/scripttest"
-	"github.com/keyturn/keyturn/unseal"
+	"github.com/keyturn/keyturn/internal/unseal"
 )
 
 // openPTY returns a new pseudo-terminal pair.

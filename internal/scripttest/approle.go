@@ -8,7 +8,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/keyturn/keyturn/approle"
+	"github.com/keyturn/keyturn/internal/approle"
 )
 
 func cmdApproleSetup(ts *testscript.TestScript, neg bool, args []string) {

@@ -28,8 +28,8 @@ import (
 
 	"github.com/keyturn/keyturn/internal/kmstest"
 	"github.com/keyturn/keyturn/internal/miniotest"
-	"github.com/keyturn/keyturn/source/execsrc"
-	"github.com/keyturn/keyturn/source/s3src"
+	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 // scriptS3 is what one script's S3 commands work on.

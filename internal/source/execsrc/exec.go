@@ -1,0 +1,130 @@
+// Package execsrc reads exec: references, the do-it-yourself source of
+// seed 002 (Porter): prestart runs a command and reads an env file from its
+// standard output. It also holds ParseEnv, the env-file reader shared with
+// the s3:// source, so that a file means the same wherever it comes from.
+package execsrc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+
+	"github.com/google/shlex"
+
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/source"
+)
+
+// Reader runs exec:COMMAND ARGS references.
+type Reader struct {
+	// Stderr receives the command's standard error as it is written, so
+	// its own diagnostics reach the container log. Nil means os.Stderr.
+	Stderr io.Writer
+	// Environ is the environment the command starts from; nil means
+	// os.Environ(). Bootstrap credentials (VAULT_WRAPPED_SECRET_ID,
+	// VAULT_SECRET_ID, VAULT_ROLE_ID, VAULT_TOKEN) are always removed: the
+	// command is not the application, but it must not be able to log in as
+	// the container's role either.
+	Environ []string
+}
+
+var _ source.Reader = (*Reader)(nil)
+
+// ExitError is a command that ran and failed. Its standard error has
+// already been passed through.
+type ExitError struct {
+	Command string
+	Code    int
+}
+
+func (e *ExitError) Error() string {
+	if e.Code < 0 {
+		return fmt.Sprintf("command %s was killed by a signal", e.Command)
+	}
+	return fmt.Sprintf("command %s exited with status %d", e.Command, e.Code)
+}
+
+// Split turns the text after exec: into argv with shell-like quoting
+// ('...', "...", backslash; an unquoted # starts a comment) but no shell:
+// no variables, globs, pipes or redirections. A command that needs them can be written as
+// exec:sh -c '...'.
+func Split(command string) ([]string, error) {
+	argv, err := shlex.Split(command)
+	if err != nil {
+		return nil, fmt.Errorf("exec:%s: %w", command, err)
+	}
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("exec:%s: no command", command)
+	}
+	return argv, nil
+}
+
+// Read runs the command and parses what it prints. The command inherits
+// prestart's standard error and nothing on standard input, and is stopped
+// when ctx ends (prestart's -timeout); a non-zero exit fails closed. Its
+// output is bounded by MaxEnvFile.
+func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, error) {
+	argv, err := Split(ref.Path)
+	if err != nil {
+		return nil, err
+	}
+	name := argv[0]
+	cmd := exec.CommandContext(ctx, name, argv[1:]...)
+	env := r.Environ
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = launch.Env(env, nil, launch.EnvOptions{})
+	cmd.Stdin = nil // /dev/null: the command must not read prestart's input
+	cmd.Stderr = r.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	out := &boundedBuffer{max: MaxEnvFile}
+	cmd.Stdout = out
+	err = cmd.Run()
+	defer clear(out.buf.Bytes())
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("%s: %w", ref, &ExitError{Command: name, Code: ee.ExitCode()})
+		}
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	if out.overflow {
+		return nil, fmt.Errorf("%s: %w", ref, ErrEnvTooBig)
+	}
+	vars, err := ParseEnv(out.buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%s: output: %w", ref, err)
+	}
+	data := make(map[string]any, len(vars))
+	for k, v := range vars {
+		data[k] = v
+	}
+	return &source.Result{Data: data}, nil
+}
+
+// boundedBuffer keeps at most max bytes and discards the rest, so that a
+// command printing without end neither fills prestart's memory nor blocks
+// on a full pipe; the read then fails with ErrEnvTooBig.
+type boundedBuffer struct {
+	buf      bytes.Buffer
+	max      int
+	overflow bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.max {
+		b.overflow = true
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+// String is never the content: a Reader's output is a secret.
+func (b *boundedBuffer) String() string { return fmt.Sprintf("%d bytes", b.buf.Len()) }
