@@ -6,9 +6,20 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 )
+
+// ErrUnavailable is the one marker of a temporary failure: Vault sealed,
+// standing by or unreachable, S3 or KMS unreachable or throttling. Every
+// backend's "unavailable" error matches it with errors.Is, so callers retry
+// and map exit code 4 without knowing which backend failed.
+var ErrUnavailable = errors.New("backend unavailable")
+
+// Unavailable reports whether err is marked temporary; it is the default
+// Policy.Retryable.
+func Unavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 // Policy bounds the retries.
 type Policy struct {
