@@ -17,7 +17,7 @@ import (
 // and map exit code 4 without knowing which backend failed.
 var ErrUnavailable = errors.New("backend unavailable")
 
-// Unavailable reports whether err is marked temporary; it is the default
+// Unavailable reports whether err is marked temporary, for use as
 // Policy.Retryable.
 func Unavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
