@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/pkicert"
@@ -20,9 +21,6 @@ import (
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/internal/source"
 )
-
-// maxEnvFile bounds what -from-env-file reads.
-const maxEnvFile = 1 << 20
 
 func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr io.Writer) error {
 	log, err := cli.NewLogger("prestart", o.logLevel, stderr)
@@ -222,11 +220,11 @@ func fromEnvFile(o *options) error {
 	if _, err := launch.Resolve(o.command[0]); err != nil {
 		return err
 	}
-	b, err := secfile.ReadAndRemove(o.fromEnvFile, maxEnvFile)
+	b, err := secfile.ReadAndRemove(o.fromEnvFile, envfile.MaxSize)
 	if err != nil {
 		return err
 	}
-	vars, err := envfmt.ParseEnvFile(bytes.NewReader(b))
+	vars, err := envfile.Parse(bytes.NewReader(b))
 	clear(b)
 	if err != nil {
 		return fmt.Errorf("env file %s: %w", o.fromEnvFile, err)

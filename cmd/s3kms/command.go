@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
@@ -160,7 +160,7 @@ func (c *command) wrote(w *s3src.Written, err error) error {
 	return nil
 }
 
-// readInput reads at most execsrc.MaxEnvFile bytes from path, or stdin
+// readInput reads at most envfile.MaxSize bytes from path, or stdin
 // for "-".
 func (c *command) readInput(path string) ([]byte, error) {
 	var r io.Reader = c.stdin
@@ -172,14 +172,14 @@ func (c *command) readInput(path string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), execsrc.MaxEnvFile+1))
+	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(r), envfile.MaxSize+1))
 	if err != nil {
 		clear(b)
 		return nil, err
 	}
-	if len(b) > execsrc.MaxEnvFile {
+	if len(b) > envfile.MaxSize {
 		clear(b)
-		return nil, execsrc.ErrEnvTooBig
+		return nil, envfile.ErrTooBig
 	}
 	return b, nil
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/secfile"
-	"github.com/keyturn/keyturn/internal/source/execsrc"
 	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
@@ -38,7 +38,7 @@ func cmdPush(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	vars, err := execsrc.ParseEnv(b)
+	vars, err := envfile.ParseLenient(b)
 	clear(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *in, err)

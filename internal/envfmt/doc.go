@@ -50,7 +50,7 @@
 //     value written as the four characters '\' + "'" (see ShellQuote);
 //     eval "$(prestart -print shell)" reproduces every value byte for byte.
 //   - EnvFile: NAME='value', the same quoting without export; what
-//     prestart -env-file writes, a shell can source, and ParseEnvFile reads back.
+//     prestart -env-file writes, a shell can source, and envfile.Parse reads back.
 //   - Dotenv: NAME="value" with \\ \" \n \r \$ escaped, as dotenv libraries
 //     read double-quoted values.
 //   - JSON: one object mapping names to values; values must be valid UTF-8,

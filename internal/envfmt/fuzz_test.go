@@ -3,83 +3,14 @@ package envfmt
 import (
 	"bytes"
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 
 	"github.com/joho/godotenv"
 )
 
-// Seed corpora live in testdata/fuzz/<FuzzName>/. A shell round trip is not
-// fuzzed: a subprocess per input is far too slow. TestShellEval covers the
-// shell with real shells, and these targets check the in-process readers
-// against the writers.
-
-// FuzzEnvFileRoundTrip: whatever two values are, EnvFile and Shell output
-// reads back to exactly the same variables, or the values are refused
-// because they hold a NUL byte.
-func FuzzEnvFileRoundTrip(f *testing.F) {
-	f.Add("plain", "")
-	f.Add("it's", `'\''`)
-	f.Add("a\nb\r\n", "$(rm -rf /) `id` ${X}")
-	f.Fuzz(func(t *testing.T, a, b string) {
-		vars := map[string]string{"A": a, "B_1": b}
-		for _, render := range []func(*bytes.Buffer, map[string]string) error{envFileRender, shellRender} {
-			var out bytes.Buffer
-			err := render(&out, vars)
-			if strings.ContainsRune(a+b, 0) {
-				var ve *InvalidValueError
-				if !errors.As(err, &ve) {
-					t.Fatalf("NUL value: got %v", err)
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ParseEnvFile(&out)
-			if err != nil {
-				t.Fatalf("parse own output: %v", err)
-			}
-			if !maps.Equal(got, vars) {
-				t.Fatalf("round trip: got %q want %q", got, vars)
-			}
-		}
-	})
-}
-
-// FuzzParseEnvFile: arbitrary input never panics, and whatever is accepted
-// renders and parses back to the same variables.
-func FuzzParseEnvFile(f *testing.F) {
-	f.Add([]byte("A='1'\n"))
-	f.Add([]byte("# c\nexport B='x'\\''y'\n\nC='multi\nline'"))
-	f.Add([]byte("A=unquoted\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := ParseEnvFile(bytes.NewReader(data))
-		if err != nil {
-			if got != nil {
-				t.Fatal("map returned with an error")
-			}
-			return
-		}
-		for name := range got {
-			if !ValidName(name) {
-				t.Fatalf("accepted invalid name %q", name)
-			}
-		}
-		var out bytes.Buffer
-		if err := EnvFile(&out, got); err != nil {
-			t.Fatalf("cannot render accepted input: %v", err)
-		}
-		again, err := ParseEnvFile(&out)
-		if err != nil {
-			t.Fatalf("reparse: %v", err)
-		}
-		if !maps.Equal(got, again) {
-			t.Fatalf("not stable: %q vs %q", got, again)
-		}
-	})
-}
+// Seed corpora live in testdata/fuzz/<FuzzName>/. The readers of what these
+// writers produce are fuzzed in package envfile.
 
 // FuzzDotenvGodotenv: godotenv reads Dotenv's output back unchanged, except
 // for the value endings it is known to misread (see godotenvMisreads).

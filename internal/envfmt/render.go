@@ -110,7 +110,7 @@ func Shell(w io.Writer, vars map[string]string) error {
 }
 
 // EnvFile writes one "NAME='value'" line per variable: the file prestart
-// -env-file writes. A shell can source it (set -a; . FILE) and ParseEnvFile
+// -env-file writes. A shell can source it (set -a; . FILE) and envfile.Parse
 // reads it back exactly.
 func EnvFile(w io.Writer, vars map[string]string) error {
 	return writeLines(w, vars, false, func(b *bytes.Buffer, name, v string) {

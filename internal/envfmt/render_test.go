@@ -161,25 +161,6 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-func TestEnvFileRoundTrip(t *testing.T) {
-	vals := nastyValues()
-	for _, f := range []func(*bytes.Buffer, map[string]string) error{envFileRender, shellRender} {
-		out := render(t, f, vals)
-		got, err := ParseEnvFile(bytes.NewReader(out))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(got, vals) {
-			for k, v := range vals {
-				if got[k] != v {
-					t.Errorf("%s: got %q want %q", k, got[k], v)
-				}
-			}
-			t.Fatal("round trip differs")
-		}
-	}
-}
-
 func TestJSONRoundTrip(t *testing.T) {
 	vals := nastyValues()
 	delete(vals, "ALL_BYTES") // not UTF-8: JSON refuses it (TestRejects)
@@ -302,50 +283,4 @@ func truncate(b []byte) string {
 		return string(b[:80]) + "..."
 	}
 	return string(b)
-}
-
-func TestParseEnvFile(t *testing.T) {
-	in := "# written by prestart\n\n  \t\nA='1'\nexport  B='two words'\nC=''\nD='multi\nline'\\''s'\nE='last'"
-	got, err := ParseEnvFile(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"A": "1", "B": "two words", "C": "", "D": "multi\nline's", "E": "last"}
-	if !maps.Equal(got, want) {
-		t.Fatalf("got %q want %q", got, want)
-	}
-	if got, err := ParseEnvFile(strings.NewReader("")); err != nil || len(got) != 0 {
-		t.Fatalf("empty file: %v %v", got, err)
-	}
-}
-
-func TestParseEnvFileErrors(t *testing.T) {
-	for _, tc := range []struct{ in, line string }{
-		{"A=secretvalue\n", "line 1"},
-		{"A=\"secretvalue\"\n", "line 1"},
-		{"A='secretvalue'x\n", "line 1"},
-		{"A='secretvalue' \n", "line 1"},
-		{"A='secretvalue'\r\n", "line 1"},
-		{"A='secretvalue\n", "line 1"},
-		{"A='ok'\nB='secretvalue'\\x'\n", "line 2"},
-		{"A='ok'\n1B='secretvalue'\n", "line 2"},
-		{"A='ok'\nB-C='secretvalue'\n", "line 2"},
-		{"A='ok'\nB 'secretvalue'\n", "line 2"},
-		{"A='ok'\nexport\n", "line 2"},
-		{"A='o\nk'\nA='secretvalue'\n", "line 3"},
-		{"A='sec\x00retvalue'\n", "line 1"},
-		{"A='x'\n\nB='y'\n'secretvalue'\n", "line 4"},
-	} {
-		_, err := ParseEnvFile(strings.NewReader(tc.in))
-		if err == nil {
-			t.Errorf("%q accepted", tc.in)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.line) {
-			t.Errorf("%q: error %q does not say %s", tc.in, err, tc.line)
-		}
-		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "retvalue") {
-			t.Errorf("%q: error shows the value: %v", tc.in, err)
-		}
-	}
 }

@@ -1,7 +1,7 @@
 // Package execsrc reads exec: references, the do-it-yourself source of
 // seed 002 (Porter): prestart runs a command and reads an env file from its
-// standard output. It also holds ParseEnv, the env-file reader shared with
-// the s3:// source, so that a file means the same wherever it comes from.
+// standard output with envfile.ParseLenient, as the s3:// source reads its
+// objects, so that a file means the same wherever it comes from.
 package execsrc
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/shlex"
 
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/source"
 )
@@ -66,7 +67,7 @@ func Split(command string) ([]string, error) {
 // Read runs the command and parses what it prints. The command inherits
 // prestart's standard error and nothing on standard input, and is stopped
 // when ctx ends (prestart's -timeout); a non-zero exit fails closed. Its
-// output is bounded by MaxEnvFile.
+// output is bounded by envfile.MaxSize.
 func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, error) {
 	argv, err := Split(ref.Path)
 	if err != nil {
@@ -84,7 +85,7 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
 	}
-	out := &boundedBuffer{max: MaxEnvFile}
+	out := &boundedBuffer{max: envfile.MaxSize}
 	cmd.Stdout = out
 	err = cmd.Run()
 	defer clear(out.buf.Bytes())
@@ -96,9 +97,9 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	if out.overflow {
-		return nil, fmt.Errorf("%s: %w", ref, ErrEnvTooBig)
+		return nil, fmt.Errorf("%s: %w", ref, envfile.ErrTooBig)
 	}
-	vars, err := ParseEnv(out.buf.Bytes())
+	vars, err := envfile.ParseLenient(out.buf.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("%s: output: %w", ref, err)
 	}
@@ -111,7 +112,7 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 
 // boundedBuffer keeps at most max bytes and discards the rest, so that a
 // command printing without end neither fills prestart's memory nor blocks
-// on a full pipe; the read then fails with ErrEnvTooBig.
+// on a full pipe; the read then fails with envfile.ErrTooBig.
 type boundedBuffer struct {
 	buf      bytes.Buffer
 	max      int

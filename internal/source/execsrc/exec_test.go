@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/source"
 )
 
@@ -52,10 +53,10 @@ func TestReadFailsClosed(t *testing.T) {
 	if _, err := read(t, r, "exec:/nonexistent/tool"); err == nil {
 		t.Fatal("a missing command loaded")
 	}
-	if _, err := read(t, r, `exec:sh -c 'echo "$X"'`); !errors.Is(err, ErrEnvSyntax) || strings.Contains(err.Error(), "hunter2") {
+	if _, err := read(t, r, `exec:sh -c 'echo "$X"'`); !errors.Is(err, envfile.ErrSyntax) || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := read(t, r, `exec:sh -c 'head -c 2000000 /dev/zero | tr "\0" A'`); !errors.Is(err, ErrEnvTooBig) {
+	if _, err := read(t, r, `exec:sh -c 'head -c 2000000 /dev/zero | tr "\0" A'`); !errors.Is(err, envfile.ErrTooBig) {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := read(t, r, `exec:sh -c 'echo A=1`); err == nil {

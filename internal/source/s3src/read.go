@@ -7,7 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/keyturn/keyturn/envelope"
-	"github.com/keyturn/keyturn/internal/source/execsrc"
+	"github.com/keyturn/keyturn/internal/envfile"
 )
 
 // Format is the form an object was stored in.
@@ -55,7 +55,7 @@ func (s *Store) Read(ctx context.Context, obj Object, version string, allow []st
 	if format != FormatPlain {
 		defer clear(pt)
 	}
-	vars, err := execsrc.ParseEnv(pt)
+	vars, err := envfile.ParseLenient(pt)
 	if err != nil {
 		raw.wipe()
 		return nil, mark(ErrCorrupt, fmt.Errorf("%s: %w", obj, err))

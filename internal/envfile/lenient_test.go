@@ -1,4 +1,4 @@
-package execsrc
+package envfile
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"github.com/keyturn/keyturn/internal/envfmt"
 )
 
-func TestParseEnv(t *testing.T) {
+func TestParseLenient(t *testing.T) {
 	tests := []struct {
 		name, in string
 		want     map[string]string
@@ -34,7 +34,7 @@ func TestParseEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseEnv([]byte(tt.in))
+			got, err := ParseLenient([]byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,23 +45,23 @@ func TestParseEnv(t *testing.T) {
 	}
 }
 
-func TestParseEnvErrorsHideInput(t *testing.T) {
+func TestParseLenientErrorsHideInput(t *testing.T) {
 	tests := []struct {
 		in   string
 		want error
 	}{
-		{"hunter2-secret-line\n", ErrEnvSyntax},
-		{"A=1\nhunter2-secret-line\n", ErrEnvSyntax},
-		{"A='hunter2-secret-line\n", ErrEnvSyntax},
-		{"a.b=hunter2-secret-line\n", ErrEnvName},
-		{"=hunter2-secret-line\n", ErrEnvName},
-		{"A=hunter2-secret\x00line\n", ErrEnvNUL},
-		{`A="hunter2-secret \"line\""` + "\n", ErrEnvAmbiguous},
-		{`A="hunter2-secret-line\\"` + "\n", ErrEnvAmbiguous},
-		{string(bytes.Repeat([]byte("A"), MaxEnvFile+1)), ErrEnvTooBig},
+		{"hunter2-secret-line\n", ErrSyntax},
+		{"A=1\nhunter2-secret-line\n", ErrSyntax},
+		{"A='hunter2-secret-line\n", ErrSyntax},
+		{"a.b=hunter2-secret-line\n", ErrName},
+		{"=hunter2-secret-line\n", ErrName},
+		{"A=hunter2-secret\x00line\n", ErrNUL},
+		{`A="hunter2-secret \"line\""` + "\n", ErrAmbiguous},
+		{`A="hunter2-secret-line\\"` + "\n", ErrAmbiguous},
+		{string(bytes.Repeat([]byte("A"), MaxSize+1)), ErrTooBig},
 	}
 	for _, tt := range tests {
-		got, err := ParseEnv([]byte(tt.in))
+		got, err := ParseLenient([]byte(tt.in))
 		if !errors.Is(err, tt.want) || got != nil {
 			t.Errorf("%.30q: got %v, %v; want %v", tt.in, got, err, tt.want)
 			continue
@@ -74,7 +74,7 @@ func TestParseEnvErrorsHideInput(t *testing.T) {
 
 // Everything envfmt renders in the formats a shell or a dotenv reader
 // consumes comes back unchanged.
-func TestParseEnvReadsEnvfmtOutput(t *testing.T) {
+func TestParseLenientReadsEnvfmtOutput(t *testing.T) {
 	vars := map[string]string{
 		"PLAIN": "orange1", "QUOTE": `it's "quoted" here`, "DOLLAR": "$HOME ${X} $(id)",
 		"NEWLINE": "a\nb\r\n", "EMPTY": "", "BACKSLASH": `a\nb`, "HASH": "# not a comment",
@@ -84,7 +84,7 @@ func TestParseEnvReadsEnvfmtOutput(t *testing.T) {
 		if err := envfmt.Render(&b, f, vars); err != nil {
 			t.Fatal(err)
 		}
-		got, err := ParseEnv(b.Bytes())
+		got, err := ParseLenient(b.Bytes())
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -95,12 +95,12 @@ func TestParseEnvReadsEnvfmtOutput(t *testing.T) {
 	// The values godotenv would misread are refused in dotenv form and
 	// read exactly in keyturn's own form.
 	for _, v := range []string{`ends with "quote"`, `ends with backslash\`} {
-		for f, want := range map[envfmt.Format]error{envfmt.FormatDotenv: ErrEnvAmbiguous, envfmt.FormatEnvFile: nil} {
+		for f, want := range map[envfmt.Format]error{envfmt.FormatDotenv: ErrAmbiguous, envfmt.FormatEnvFile: nil} {
 			var b bytes.Buffer
 			if err := envfmt.Render(&b, f, map[string]string{"V": v}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := ParseEnv(b.Bytes())
+			got, err := ParseLenient(b.Bytes())
 			if !errors.Is(err, want) || err == nil && got["V"] != v {
 				t.Errorf("%s %q: got %q, %v; want %v", f, v, got, err, want)
 			}

@@ -1,9 +1,7 @@
-package execsrc
+package envfile
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -11,22 +9,7 @@ import (
 	"github.com/keyturn/keyturn/internal/envfmt"
 )
 
-// MaxEnvFile bounds an env file, whether a command printed it or it came
-// from an S3 object: secrets for one process are far smaller, and a bound
-// keeps a runaway command from filling memory.
-const MaxEnvFile = 1 << 20
-
-// Errors from ParseEnv. They never quote the input: a line that fails to
-// parse may be a value, and values are secrets.
-var (
-	ErrEnvSyntax    = errors.New("not a valid env file (the offending text is not shown, it may be a secret)")
-	ErrEnvName      = errors.New("env file sets a variable whose name is not a shell identifier ([A-Za-z_][A-Za-z0-9_]*)")
-	ErrEnvNUL       = errors.New("env file holds a NUL byte, which no environment variable can hold")
-	ErrEnvTooBig    = fmt.Errorf("env file is larger than %d bytes", MaxEnvFile)
-	ErrEnvAmbiguous = errors.New(`env file has a double-quoted value ending in \" or \\, which the dotenv reader would misread; single-quote that value`)
-)
-
-// ParseEnv reads an env file the way a shell reads the same lines, as far
+// ParseLenient reads an env file the way a shell reads the same lines, as far
 // as env files go: NAME=value, export NAME=value, 'single quotes' taken
 // literally, "double quotes" with backslash escapes, # comments and blank
 // lines.
@@ -36,7 +19,7 @@ var (
 //
 //   - A file in the form envfmt writes (NAME='value', a quote inside as
 //     '\”, values spanning lines, optional export) is read by
-//     envfmt.ParseEnvFile, which gives it its exact shell meaning. This is
+//     Parse, which gives it its exact shell meaning. This is
 //     what s3kms stores, and what prestart -print shell and -env-file
 //     write.
 //   - Anything else is read by github.com/joho/godotenv: unquoted values
@@ -49,37 +32,37 @@ var (
 // godotenv v1.5.1 misreads a double-quoted value that ends in an escaped
 // quote or an escaped backslash (joho/godotenv#225, #226); rather than
 // load a wrong secret, a file outside envfmt's form that contains the
-// bytes \\" or \"" anywhere is refused with ErrEnvAmbiguous.
+// bytes \\" or \"" anywhere is refused with ErrAmbiguous.
 //
 // Names must be shell identifiers; a later line setting a name again wins,
 // as in a shell. Errors never contain any part of the input.
-func ParseEnv(b []byte) (map[string]string, error) {
-	if len(b) > MaxEnvFile {
-		return nil, ErrEnvTooBig
+func ParseLenient(b []byte) (map[string]string, error) {
+	if len(b) > MaxSize {
+		return nil, ErrTooBig
 	}
 	if bytes.IndexByte(b, 0) >= 0 {
-		return nil, ErrEnvNUL
+		return nil, ErrNUL
 	}
-	if vars, err := envfmt.ParseEnvFile(bytes.NewReader(b)); err == nil {
+	if vars, err := Parse(bytes.NewReader(b)); err == nil {
 		return vars, nil
 	}
 	if bytes.Contains(b, []byte(`\""`)) || bytes.Contains(b, []byte(`\\"`)) {
-		return nil, ErrEnvAmbiguous
+		return nil, ErrAmbiguous
 	}
 	// godotenv's own errors quote the rest of the file ("unexpected
 	// character ... near ..."), which may hold secrets: they are dropped.
 	vars, err := godotenv.UnmarshalBytes(b)
 	if err != nil {
-		return nil, ErrEnvSyntax
+		return nil, ErrSyntax
 	}
 	for name, v := range vars {
 		if !envfmt.ValidName(name) {
 			clear(vars)
-			return nil, ErrEnvName
+			return nil, ErrName
 		}
 		if strings.IndexByte(v, 0) >= 0 {
 			clear(vars)
-			return nil, ErrEnvNUL
+			return nil, ErrNUL
 		}
 	}
 	return vars, nil

@@ -1,18 +1,20 @@
-package envfmt
+package envfile
 
 import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/keyturn/keyturn/internal/envfmt"
 )
 
-// ParseEnvFile reads the format EnvFile writes (and the export lines Shell
-// writes) back into variables.
+// Parse reads the format envfmt.EnvFile writes (and the export lines
+// envfmt.Shell writes) back into variables.
 //
 // It is a strict reader for keyturn's own format, not a general dotenv
 // parser. The dotenv libraries considered (github.com/joho/godotenv v1.5.1 and
 // github.com/hashicorp/go-envparse v0.1.0) both fail on the POSIX way of
-// putting a quote inside single quotes (see ShellQuote), and go-envparse
+// putting a quote inside single quotes (see envfmt.ShellQuote), and go-envparse
 // cannot read a quoted value spanning lines, so neither reads EnvFile's output
 // back exactly. The grammar accepted here is exactly the shell meaning of what
 // EnvFile writes:
@@ -29,11 +31,14 @@ import (
 // Anything else is an error naming the line number (never the content):
 // unquoted or double-quoted values, text after the closing quote (a shell
 // would append it to the value), a NUL byte, a name given twice.
-func ParseEnvFile(r io.Reader) (map[string]string, error) {
-	data, err := io.ReadAll(r)
+func Parse(r io.Reader) (map[string]string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	defer clear(data)
 	if err != nil {
 		return nil, fmt.Errorf("read env file: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, ErrTooBig
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		return nil, fmt.Errorf("env file line %d: NUL byte", 1+bytes.Count(data[:i], []byte("\n")))
@@ -94,7 +99,7 @@ func (p *parser) statement() (name, value string, ok bool, err error) {
 		p.skipSpaces()
 		name = p.word()
 	}
-	if !ValidName(name) {
+	if !envfmt.ValidName(name) {
 		return "", "", false, fmt.Errorf("expected a variable name")
 	}
 	if p.eof() || p.peek() != '=' {
