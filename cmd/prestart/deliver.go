@@ -49,7 +49,7 @@ func fetchAndDeliver(ctx context.Context, o *options, ui *cli.UI, stdout, stderr
 		}
 	}
 	if len(o.command) > 0 {
-		if _, err := launch.Resolve(o.command[0]); err != nil {
+		if _, err := launch.LookPath(o.command[0], os.Environ()); err != nil {
 			return err
 		}
 	}
@@ -217,7 +217,7 @@ func dryRun(w io.Writer, loaded []source.Loaded, certs []pkicert.Request) error 
 // fromEnvFile is the main-job half of the ContainerPilot recipe: load the
 // file the preStart job wrote, remove it, exec.
 func fromEnvFile(o *options) error {
-	if _, err := launch.Resolve(o.command[0]); err != nil {
+	if _, err := launch.LookPath(o.command[0], os.Environ()); err != nil {
 		return err
 	}
 	b, err := secfile.ReadAndRemove(o.fromEnvFile, envfile.MaxSize)

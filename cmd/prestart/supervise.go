@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,13 +57,14 @@ func superviseApp(ctx context.Context, o *options, s *session, readers source.Re
 	if o.passToken && s != nil {
 		envOpts.Token = s.client.Token()
 	}
+	var reapLock sync.RWMutex
 	sup := supervise.New(supervise.Spec{
 		Args:   o.command,
 		Env:    launch.Env(os.Environ(), vars, envOpts),
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
-	}, supervise.Options{Logger: log.Named("supervise"), StopSignal: stopSig, StopTimeout: o.grace})
+	}, supervise.Options{Logger: log.Named("supervise"), StopSignal: stopSig, StopTimeout: o.grace, ReapLock: &reapLock})
 
 	metrics := &lifetime.Metrics{}
 	if o.metricsAddr != "" {
@@ -77,8 +79,8 @@ func superviseApp(ctx context.Context, o *options, s *session, readers source.Re
 		Refresh: func(ctx context.Context, prev []source.Loaded, force func(int) bool) ([]source.Loaded, map[string]string, error) {
 			// exec: sources run commands; the supervisor's reaper must
 			// not take their exit status.
-			supervise.ReapLock.RLock()
-			defer supervise.ReapLock.RUnlock()
+			reapLock.RLock()
+			defer reapLock.RUnlock()
 			env, l, err := source.Refresh(ctx, readers, o.requests, prev, o.override, force)
 			if err != nil {
 				return nil, nil, err
@@ -145,7 +147,7 @@ func superviseApp(ctx context.Context, o *options, s *session, readers source.Re
 	if !o.noRevoke {
 		s.revoke(log, "the app exited")
 	}
-	var se *supervise.StartError
+	var se *launch.Error
 	switch {
 	case errors.As(runErr, &se):
 		return cli.Fail(se.Code, runErr)

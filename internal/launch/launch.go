@@ -1,18 +1,16 @@
-// Package launch builds the application's environment and replaces the
-// current process with it (execve), so that no parent is left holding
-// secrets. Bootstrap credentials are removed from the child's environment:
+// Package launch builds the application's environment, finds its command
+// the way the child's own PATH would, and replaces the current process with
+// it (execve), so that no parent is left holding secrets. Exec and the
+// supervisor resolve commands with the same LookPath and report failures
+// with the same *Error, so one command line starts the same program, or
+// fails with the same 126 or 127, in both modes. Bootstrap credentials are removed from the child's environment:
 // an application that can read its own environment must not be able to log
 // in again as its role, nor act with prestart's token unless asked to.
 package launch
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // BootstrapVars are removed from every child environment.
@@ -70,48 +68,4 @@ func Env(base []string, secrets map[string]string, o EnvOptions) []string {
 		out = append(out, "VAULT_TOKEN="+o.Token)
 	}
 	return out
-}
-
-// Error is a failure to start the command, with the exit status a shell
-// would give: 127 when it is not found, 126 when it cannot be executed.
-type Error struct {
-	Code int
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
-
-// Resolve finds the command as a shell would, using the PATH of the
-// current process.
-func Resolve(name string) (string, error) {
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path, nil
-	}
-	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-		return "", &Error{Code: 127, Err: fmt.Errorf("command %q not found", name)}
-	}
-	if errors.Is(err, os.ErrPermission) || errors.Is(err, exec.ErrDot) {
-		return "", &Error{Code: 126, Err: fmt.Errorf("command %q cannot be executed: %v", name, errors.Unwrap(err))}
-	}
-	return "", &Error{Code: 126, Err: fmt.Errorf("command %q: %v", name, err)}
-}
-
-// Exec replaces the process with argv[0] (resolved by Resolve). It returns
-// only on failure.
-func Exec(argv []string, env []string) error {
-	if len(argv) == 0 {
-		return &Error{Code: 127, Err: errors.New("no command")}
-	}
-	path, err := Resolve(argv[0])
-	if err != nil {
-		return err
-	}
-	err = syscall.Exec(path, argv, env)
-	code := 126
-	if errors.Is(err, syscall.ENOENT) {
-		code = 127
-	}
-	return &Error{Code: code, Err: fmt.Errorf("exec %s: %w", path, err)}
 }

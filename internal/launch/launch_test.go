@@ -27,20 +27,49 @@ func TestEnvPristineAndPassToken(t *testing.T) {
 	}
 }
 
-func TestResolveCodes(t *testing.T) {
-	var le *Error
-	if _, err := Resolve("keyturn-no-such-command"); !errors.As(err, &le) || le.Code != 127 {
-		t.Fatalf("missing command: %v", err)
-	}
+func TestLookPathCodes(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "notexec")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+	notExec := filepath.Join(dir, "notexec")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Resolve(p); !errors.As(err, &le) || le.Code != 126 {
-		t.Fatalf("non-executable file: %v", err)
+	tool := filepath.Join(dir, "tool")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if path, err := Resolve("sh"); err != nil || !filepath.IsAbs(path) {
-		t.Fatalf("sh: %q %v", path, err)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, cmd string
+		env       []string
+		code      int
+	}{
+		{"missing", "keyturn-no-such-command", nil, CodeNotFound},
+		{"empty", "", nil, CodeNotFound},
+		{"missing path", filepath.Join(dir, "missing"), nil, CodeNotFound},
+		{"not executable", notExec, nil, CodeNotExecutable},
+		{"directory", dir, nil, CodeNotExecutable},
+		{"not executable in the child's PATH", "notexec", []string{"PATH=" + dir}, CodeNotExecutable},
+		// The child's PATH decides, not this process's: sh is in ours.
+		{"not in the child's PATH", "sh", []string{"PATH=" + dir}, CodeNotFound},
+		{"relative PATH entry skipped", "tool", []string{"PATH=" + rel}, CodeNotFound},
+	} {
+		_, err := LookPath(tc.cmd, tc.env)
+		var le *Error
+		if !errors.As(err, &le) || le.Code != tc.code {
+			t.Errorf("%s: got %v, want code %d", tc.name, err, tc.code)
+		}
+	}
+	if got, err := LookPath("tool", []string{"PATH=/nonexistent:" + dir}); err != nil || got != tool {
+		t.Fatalf("tool in the child's PATH: %q %v", got, err)
+	}
+	if got, err := LookPath("sh", []string{"HOME=/"}); err != nil || !filepath.IsAbs(got) {
+		t.Fatalf("no PATH in env falls back to ours: %q %v", got, err)
 	}
 }

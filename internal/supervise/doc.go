@@ -26,13 +26,14 @@
 //     a wait4(-1) reaper (whichever runs first takes the exit status), so the
 //     child is started with syscall.ForkExec and never waited for elsewhere.
 //     Other code in the process that uses os/exec while a Supervisor runs
-//     must hold ReapLock for reading around it.
+//     must hold Options.ReapLock for reading around it.
 //   - Run returns the child's exit code, or 128+n if signal n killed it. When
 //     the main child exits on its own, the rest of its group gets SIGTERM (as
 //     dumb-init does), so background processes do not outlive it.
 //   - A command that cannot be started maps to a shell's exit codes: 127 when
 //     it is not found, 126 when it is found but cannot be executed
-//     (*StartError carries the code).
+//     (*launch.Error carries the code, and launch.LookPath finds the
+//     command in the child's PATH as launch.Exec does).
 //   - Restart stops the child with the stop signal (SIGTERM by default), waits
 //     up to the grace period for its whole group to exit, SIGKILLs the group if
 //     needed, and starts the command again with a new environment. Signal sends

@@ -2,18 +2,8 @@ package supervise
 
 import (
 	"errors"
-	"sync"
 	"syscall"
 )
-
-// ReapLock guards the supervisor's wait4(-1) against other waiters in the same
-// process. wait4(-1) collects any child, including one started with os/exec,
-// whose Cmd.Wait would then fail (go-reap's README calls this stealing the
-// return value). Code that runs commands with os/exec while a Supervisor is
-// running holds ReapLock.RLock from before Start until Wait returns. The
-// reaper only ever uses TryLock, so a long command delays reaping (until the
-// next SIGCHLD or the once-a-second retry) but never blocks signal forwarding.
-var ReapLock sync.RWMutex
 
 // Status is how a child ended.
 type Status struct {
@@ -30,14 +20,14 @@ func statusOf(ws syscall.WaitStatus) Status {
 
 // reap collects every zombie child, not only the main one: orphans
 // reparented to the supervisor (PID 1 or subreaper) have nobody else to wait
-// for them. It returns false if another waiter holds ReapLock, in which case
+// for them. It returns false if another waiter holds Options.ReapLock, in which case
 // the caller retries later.
 func (s *Supervisor) reap() bool {
-	if !ReapLock.TryLock() {
+	if !s.opts.ReapLock.TryLock() {
 		s.log.Trace("reap deferred: another waiter holds the lock")
 		return false
 	}
-	defer ReapLock.Unlock()
+	defer s.opts.ReapLock.Unlock()
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyturn/keyturn/internal/launch"
 )
 
 // Defaults for Options.
@@ -21,8 +23,8 @@ const (
 
 // Spec is the command to run.
 type Spec struct {
-	// Args is the command line; Args[0] is looked up in the PATH of Env (or
-	// the supervisor's own PATH if Env has none) unless it contains a slash.
+	// Args is the command line; Args[0] is found by launch.LookPath in the
+	// PATH of Env.
 	Args []string
 	// Env is the child's complete environment. It holds secrets and is never
 	// logged.
@@ -47,6 +49,16 @@ type Options struct {
 	// useful when the process already is PID 1 or a subreaper, or must not
 	// become one.
 	NoSubreaper bool
+	// ReapLock guards the supervisor's wait4(-1) against other waiters in
+	// the same process. wait4(-1) collects any child, including one
+	// started with os/exec, whose Cmd.Wait would then fail (go-reap's
+	// README calls this stealing the return value). Whoever runs commands
+	// with os/exec while the Supervisor runs holds ReapLock.RLock from
+	// before Start until Wait returns. The reaper only ever uses TryLock,
+	// so a long command delays reaping (until the next SIGCHLD or the
+	// once-a-second retry) but never blocks signal forwarding. Nil means
+	// nobody else in the process starts commands.
+	ReapLock *sync.RWMutex
 }
 
 // Errors returned by Run and Restart.
@@ -108,6 +120,9 @@ func New(spec Spec, opts Options) *Supervisor {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = DefaultStopTimeout
 	}
+	if opts.ReapLock == nil {
+		opts.ReapLock = new(sync.RWMutex)
+	}
 	s := &Supervisor{
 		spec:   spec,
 		opts:   opts,
@@ -163,7 +178,7 @@ func (s *Supervisor) Pid() int {
 // SIGINT: they reach the child, and the child's exit ends Run.
 //
 // If the command cannot be started, Run returns the shell's code (127 or 126)
-// and a *StartError. If ctx is cancelled, the child is stopped as for a
+// and a *launch.Error. If ctx is cancelled, the child is stopped as for a
 // restart (stop signal, grace period, SIGKILL) and Run returns its exit code
 // together with the context's cause.
 func (s *Supervisor) Run(ctx context.Context) (int, error) {
@@ -175,7 +190,7 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	s.started = true
 	s.mu.Unlock()
 	if len(s.spec.Args) == 0 || s.spec.Args[0] == "" {
-		err := &StartError{Code: CodeNotFound, Err: errors.New("empty command")}
+		err := &launch.Error{Code: launch.CodeNotFound, Err: errors.New("empty command")}
 		s.finish(Status{Code: err.Code})
 		return err.Code, err
 	}
@@ -204,8 +219,8 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	}
 
 	if err := s.spawn(s.spec.Env); err != nil {
-		var se *StartError
-		code := CodeNotExecutable
+		var se *launch.Error
+		code := launch.CodeNotExecutable
 		if errors.As(err, &se) {
 			code = se.Code
 		}
@@ -247,7 +262,7 @@ func (s *Supervisor) finish(st Status) {
 // process of one generation is left when the next starts or Run returns.
 func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, error) {
 	// Once a second, reap even without SIGCHLD: signals of one kind
-	// coalesce, a full channel drops them, and a deferred reap (ReapLock)
+	// coalesce, a full channel drops them, and a deferred reap (Options.ReapLock)
 	// needs a retry.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -367,8 +382,8 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 		}
 		if err := s.spawn(env); err != nil {
 			req.done <- err
-			var se *StartError
-			code := CodeNotExecutable
+			var se *launch.Error
+			code := launch.CodeNotExecutable
 			if errors.As(err, &se) {
 				code = se.Code
 			}
@@ -384,7 +399,7 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 // the group to exit, then SIGKILL) and starts the command again with env as
 // its environment; a nil env keeps the previous one. It returns once the new
 // child has started. If the new child cannot be started, Restart returns the
-// *StartError and Run ends with it.
+// *launch.Error and Run ends with it.
 func (s *Supervisor) Restart(env []string) error {
 	s.restartMu.Lock()
 	defer s.restartMu.Unlock()

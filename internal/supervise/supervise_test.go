@@ -18,6 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/keyturn/keyturn/internal/launch"
 )
 
 // In-process tests make the go test process a child subreaper (the default),
@@ -140,9 +142,9 @@ func TestStartErrors(t *testing.T) {
 	} {
 		s := New(Spec{Args: tc.args, Env: tc.env}, Options{})
 		code, err := s.Run(context.Background())
-		var se *StartError
+		var se *launch.Error
 		if code != tc.code || !errors.As(err, &se) || se.ExitCode() != tc.code {
-			t.Errorf("%s: got %d, %v; want %d and a *StartError", tc.name, code, err, tc.code)
+			t.Errorf("%s: got %d, %v; want %d and a *launch.Error", tc.name, code, err, tc.code)
 			continue
 		}
 		select {
@@ -387,7 +389,7 @@ func TestRestartStartFailure(t *testing.T) {
 	ch := runAsync(context.Background(), s)
 	waitFile(t, starts, "x\n")
 	err := s.Restart([]string{"PATH=" + dir})
-	var se *StartError
+	var se *launch.Error
 	if !errors.As(err, &se) || se.Code != 127 {
 		t.Fatalf("restart: %v", err)
 	}
@@ -397,24 +399,24 @@ func TestRestartStartFailure(t *testing.T) {
 	}
 }
 
-// Commands run with os/exec under ReapLock keep their exit status while a
-// supervisor reaps in the same process.
+// Commands run with os/exec under the reap lock keep their exit status
+// while a supervisor reaps in the same process.
 func TestReapLockProtectsExec(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := New(shSpec(t, `while :; do sleep 0.01; done`), Options{})
+	var lock sync.RWMutex
+	started := filepath.Join(t.TempDir(), "started")
+	s := New(shSpec(t, `echo x > "$S"; while :; do sleep 0.01; done`, "S="+started), Options{ReapLock: &lock})
 	ch := runAsync(ctx, s)
-	for s.Pid() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFile(t, started, "x")
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 10 {
-				ReapLock.RLock()
+				lock.RLock()
 				err := exec.Command("sh", "-c", "exit 5").Run()
-				ReapLock.RUnlock()
+				lock.RUnlock()
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) || ee.ExitCode() != 5 {
 					t.Errorf("os/exec status lost: %v", err)
