@@ -13,16 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
-	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/pkicert"
+	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/source"
-	"github.com/keyturn/keyturn/internal/spec"
 	"github.com/keyturn/keyturn/internal/vaultconn"
 )
 
@@ -133,229 +131,87 @@ Exit status:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
 	stop()
 	os.Exit(code)
 }
 
-type options struct {
-	vault        vaultconn.Flags
-	roleIDFile   string
-	secretIDFile string
-	keepSecretID bool
-	role         string
-	mount        string
-	override     bool
-	timeout      time.Duration
-	envFile      string
-	fromEnvFile  string
-	print        string
-	tokenSink    string
-	passToken    bool
-	pristine     bool
-	keepEnv      cli.Multi
-	dryRun       bool
-	supervise    bool
-	poll         time.Duration
-	onChange     string
-	grace        time.Duration
-	stopSignal   string
-	noRevoke     bool
-	metricsAddr  string
-	logLevel     string
-	version      bool
-	command      []string
-	requests     []source.Request
-	certs        []pkicert.Request
-	specFile     string
+func run(ctx context.Context, args []string, std prestart.IO) int {
+	ui := &cli.UI{Name: "prestart", Stderr: std.Stderr}
+	p, version, err := parseFlags(args, std.Stdout)
+	switch {
+	case errors.Is(err, cli.ErrHelp):
+		return cli.ExitOK
+	case err != nil:
+		return ui.Report(err)
+	case version:
+		fmt.Fprintln(std.Stdout, versionString())
+		return cli.ExitOK
+	}
+	return ui.Report(exitCode(prestart.Run(ctx, p, std)))
 }
 
-func parseFlags(args []string, stdout io.Writer) (*options, error) {
-	o := &options{}
+// parseFlags builds the plan from the command line and the spec file.
+func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
+	p := &prestart.Plan{}
+	var version bool
 	fs := flag.NewFlagSet("prestart", flag.ContinueOnError)
-	o.vault.Register(fs, true)
-	fs.StringVar(&o.roleIDFile, "role-id-file", "", "")
-	fs.StringVar(&o.secretIDFile, "secret-id-file", "", "")
-	fs.BoolVar(&o.keepSecretID, "keep-secret-id-file", false, "")
-	fs.StringVar(&o.role, "role", "", "")
-	fs.StringVar(&o.mount, "mount", approle.DefaultMount, "")
+	p.Vault.Register(fs, true)
+	c := &p.Credentials
+	fs.StringVar(&c.RoleIDFile, "role-id-file", "", "")
+	fs.StringVar(&c.SecretIDFile, "secret-id-file", "", "")
+	fs.BoolVar(&c.KeepSecretIDFile, "keep-secret-id-file", false, "")
+	fs.StringVar(&c.Role, "role", "", "")
+	fs.StringVar(&c.Mount, "mount", approle.DefaultMount, "")
 	// Both flags feed one list, in command-line order: with -override the
 	// later source wins, so the order is the user's.
-	fs.Var(reqFlag{o, source.ParseSecret}, "secret", "")
-	fs.Var(reqFlag{o, source.ParseSecrets}, "secrets", "")
-	fs.Var(certFlag{o}, "cert", "")
-	fs.StringVar(&o.specFile, "spec", "", "")
-	fs.BoolVar(&o.override, "override", false, "")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "")
-	fs.StringVar(&o.envFile, "env-file", "", "")
-	fs.StringVar(&o.fromEnvFile, "from-env-file", "", "")
-	fs.StringVar(&o.print, "print", "", "")
-	fs.StringVar(&o.tokenSink, "token-sink", "", "")
-	fs.BoolVar(&o.passToken, "pass-token", false, "")
-	fs.BoolVar(&o.pristine, "pristine", false, "")
-	fs.Var(&o.keepEnv, "keep-env", "")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "")
-	fs.BoolVar(&o.supervise, "supervise", false, "")
-	fs.DurationVar(&o.poll, "poll", 5*time.Minute, "")
-	fs.StringVar(&o.onChange, "on-change", "restart", "")
-	fs.DurationVar(&o.grace, "grace", 10*time.Second, "")
-	fs.StringVar(&o.stopSignal, "stop-signal", "SIGTERM", "")
-	fs.BoolVar(&o.noRevoke, "no-revoke", false, "")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "")
-	fs.StringVar(&o.logLevel, "log-level", "warn", "")
-	fs.BoolVar(&o.version, "version", false, "")
+	fs.Func("secret", "", appendParsed(&p.Requests, source.ParseSecret))
+	fs.Func("secrets", "", appendParsed(&p.Requests, source.ParseSecrets))
+	fs.Func("cert", "", appendParsed(&p.Certs, pkicert.Parse))
+	fs.StringVar(&p.SpecFile, "spec", "", "")
+	fs.BoolVar(&p.Override, "override", false, "")
+	fs.DurationVar(&p.Timeout, "timeout", 60*time.Second, "")
+	fs.StringVar(&p.EnvFile, "env-file", "", "")
+	fs.StringVar(&p.FromEnvFile, "from-env-file", "", "")
+	fs.StringVar(&p.Print, "print", "", "")
+	fs.StringVar(&p.TokenSink, "token-sink", "", "")
+	fs.BoolVar(&p.PassToken, "pass-token", false, "")
+	fs.BoolVar(&p.Pristine, "pristine", false, "")
+	fs.Var((*cli.Multi)(&p.KeepEnv), "keep-env", "")
+	fs.BoolVar(&p.DryRun, "dry-run", false, "")
+	sv := &p.Supervise
+	fs.BoolVar(&sv.Enabled, "supervise", false, "")
+	fs.DurationVar(&sv.Poll, "poll", 5*time.Minute, "")
+	fs.StringVar(&sv.OnChange, "on-change", "restart", "")
+	fs.DurationVar(&sv.Grace, "grace", 10*time.Second, "")
+	fs.StringVar(&sv.StopSignal, "stop-signal", "SIGTERM", "")
+	fs.BoolVar(&sv.NoRevoke, "no-revoke", false, "")
+	fs.StringVar(&sv.MetricsAddr, "metrics-addr", "", "")
+	fs.StringVar(&p.LogLevel, "log-level", "warn", "")
+	fs.BoolVar(&version, "version", false, "")
 	if err := cli.Parse(fs, args, usage, stdout); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	o.command = fs.Args()
-	if o.version {
-		return o, nil
+	p.Command = fs.Args()
+	if version {
+		return p, true, nil
 	}
-	if o.specFile != "" {
-		sp, err := spec.Load(o.specFile)
+	return p, false, p.Complete()
+}
+
+// appendParsed returns a flag function that parses each value onto list.
+func appendParsed[T any](list *[]T, parse func(string) (T, error)) func(string) error {
+	return func(v string) error {
+		x, err := parse(v)
 		if err != nil {
-			return nil, cli.Fail(cli.ExitUsage, err)
+			return err
 		}
-		// The image's contract first; flags add to it (and win a clash
-		// only with -override).
-		o.requests = append(sp.Requests, o.requests...)
-		o.certs = append(sp.Certs, o.certs...)
-		o.override = o.override || sp.Override
-	}
-	return o, o.check()
-}
-
-// certFlag parses -cert into options.certs.
-type certFlag struct{ o *options }
-
-func (f certFlag) String() string { return "" }
-func (f certFlag) Set(v string) error {
-	r, err := pkicert.Parse(v)
-	if err != nil {
-		return err
-	}
-	f.o.certs = append(f.o.certs, r)
-	return nil
-}
-
-// reqFlag parses -secret and -secrets into options.requests.
-type reqFlag struct {
-	o     *options
-	parse func(string) (source.Request, error)
-}
-
-func (f reqFlag) String() string { return "" }
-func (f reqFlag) Set(v string) error {
-	r, err := f.parse(v)
-	if err != nil {
-		return err
-	}
-	f.o.requests = append(f.o.requests, r)
-	return nil
-}
-
-// check rejects combinations that cannot mean what the user wants.
-func (o *options) check() error {
-	if o.fromEnvFile != "" {
-		if len(o.requests) > 0 || o.envFile != "" || o.print != "" || o.dryRun || o.tokenSink != "" {
-			return cli.Usagef("-from-env-file only loads a file and execs; it takes no -secret, -secrets, -env-file, -print, -token-sink or -dry-run")
-		}
-		if len(o.command) == 0 {
-			return cli.Usagef("-from-env-file needs a command after --")
-		}
+		*list = append(*list, x)
 		return nil
 	}
-	if len(o.requests) == 0 && len(o.certs) == 0 {
-		return cli.Fail(cli.ExitUsage, errors.New("no secrets requested"), "add -secret NAME=vault://MOUNT/PATH#FIELD, -secrets vault://MOUNT/PATH or -cert DIR=pki/issue/ROLE?common_name=NAME")
-	}
-	if o.print != "" {
-		switch o.print {
-		case "shell", "dotenv", "json":
-		default:
-			return cli.Usagef("-print must be shell, dotenv or json, not %q", o.print)
-		}
-		if len(o.command) > 0 {
-			return cli.Usagef("-print writes to stdout and exits; it takes no command")
-		}
-	}
-	if o.dryRun && len(o.command) > 0 {
-		return cli.Usagef("-dry-run starts nothing; drop the command")
-	}
-	if len(o.command) == 0 && o.envFile == "" && o.print == "" && !o.dryRun && o.tokenSink == "" {
-		return cli.Fail(cli.ExitUsage, errors.New("nothing to do"), "give a command after --, or -env-file, -print or -dry-run")
-	}
-	usesVault := len(o.certs) > 0
-	for _, r := range o.requests {
-		usesVault = usesVault || r.Ref.Scheme == "vault"
-	}
-	if !usesVault && (o.tokenSink != "" || o.passToken) {
-		return cli.Usagef("-token-sink and -pass-token need a vault:// source (there is no Vault token otherwise)")
-	}
-	if o.supervise {
-		if len(o.command) == 0 {
-			return cli.Usagef("-supervise needs a command after --")
-		}
-		if o.print != "" || o.dryRun {
-			return cli.Usagef("-supervise runs the command; it takes no -print or -dry-run")
-		}
-		if _, err := parseOnChange(o.onChange); err != nil {
-			return cli.Fail(cli.ExitUsage, err)
-		}
-		if _, err := parseSignal(o.stopSignal); err != nil {
-			return cli.Fail(cli.ExitUsage, err)
-		}
-		if o.poll < 0 || o.grace < 0 {
-			return cli.Usagef("-poll and -grace cannot be negative")
-		}
-	}
-	if o.timeout < 0 {
-		return cli.Usagef("-timeout cannot be negative")
-	}
-	o.mount = strings.Trim(o.mount, "/")
-	return nil
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ui := &cli.UI{Name: "prestart", Stderr: stderr}
-	o, err := parseFlags(args, stdout)
-	if errors.Is(err, cli.ErrHelp) {
-		return cli.ExitOK
-	}
-	if err != nil {
-		return ui.Report(err)
-	}
-	if o.version {
-		fmt.Fprintln(stdout, version())
-		return cli.ExitOK
-	}
-	if o.fromEnvFile != "" {
-		return ui.Report(classify(fromEnvFile(o)))
-	}
-	return ui.Report(classify(fetchAndDeliver(ctx, o, ui, stdout, stderr)))
-}
-
-// classify gives every failure its documented exit code.
-func classify(err error) error {
-	var ce *cli.Error
-	var le *launch.Error
-	switch {
-	case err == nil || errors.As(err, &ce):
-		return err
-	case errors.As(err, &le):
-		return cli.Fail(le.Code, err)
-	case errors.Is(err, approle.ErrWrappingToken), errors.Is(err, approle.ErrSecretID):
-		return cli.Fail(cli.ExitDenied, err, "a one-time secret ID works once and only until it expires; have the launcher mint a new one (issuer mint)")
-	case errors.Is(err, approle.ErrForeignWrapping):
-		return cli.Fail(cli.ExitDenied, err, "the token may have been intercepted: revoke it and investigate before minting a new one")
-	case errors.Is(err, approle.ErrLockedOut), errors.Is(err, approle.ErrPermissionDenied):
-		return cli.Fail(cli.ExitDenied, err)
-	case errors.Is(err, approle.ErrUnavailable):
-		return cli.Fail(cli.ExitUnavailable, err, "check VAULT_ADDR and that Vault is running and unsealed")
-	}
-	return err
-}
-
-func version() string {
+func versionString() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return "prestart " + bi.Main.Version
 	}

@@ -10,13 +10,16 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/scripttest"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"prestart": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"prestart": func() {
+			os.Exit(run(context.Background(), os.Args[1:], prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}))
+		},
 	})
 }
 

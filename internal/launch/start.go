@@ -71,7 +71,7 @@ func LookPath(name string, env []string) (string, error) {
 		}
 		return name, nil
 	}
-	path, ok := envValue(env, "PATH")
+	path, ok := Lookup(env, "PATH")
 	if !ok {
 		path = os.Getenv("PATH")
 	}
@@ -98,9 +98,9 @@ func LookPath(name string, env []string) (string, error) {
 	return "", StartError(name, fmt.Errorf("not found in PATH: %w", fs.ErrNotExist))
 }
 
-// envValue returns the last value of key in env, as getenv in the child
-// would see it.
-func envValue(env []string, key string) (string, bool) {
+// Lookup returns the last value of key in env, as getenv in a process with
+// that environment would see it.
+func Lookup(env []string, key string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
 			return v, true

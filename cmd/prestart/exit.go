@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/keyturn/keyturn/envelope"
+	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/lifetime"
+	"github.com/keyturn/keyturn/internal/prestart"
+	"github.com/keyturn/keyturn/internal/source/s3src"
+)
+
+// exitCode gives every failure its documented exit code (see the usage
+// text) and its hints. It is the only place prestart decides either.
+func exitCode(err error) error {
+	var ce *cli.Error
+	var le *launch.Error
+	var st *prestart.ExitStatus
+	var hints []string
+	if h := s3src.Hint(err); h != "" {
+		hints = append(hints, h)
+	}
+	switch {
+	case err == nil || errors.As(err, &ce):
+		return err
+	case errors.As(err, &st):
+		return cli.ExitCode(st.Code)
+	case errors.As(err, &le):
+		return cli.Fail(le.Code, err)
+	case errors.Is(err, approle.ErrWrappingToken), errors.Is(err, approle.ErrSecretID):
+		return cli.Fail(cli.ExitDenied, err, "a one-time secret ID works once and only until it expires; have the launcher mint a new one (issuer mint)")
+	case errors.Is(err, approle.ErrForeignWrapping):
+		return cli.Fail(cli.ExitDenied, err, "the token may have been intercepted: revoke it and investigate before minting a new one")
+	case errors.Is(err, approle.ErrLockedOut), errors.Is(err, approle.ErrPermissionDenied):
+		return cli.Fail(cli.ExitDenied, err)
+	case errors.Is(err, lifetime.ErrTokenLost):
+		return cli.Fail(cli.ExitDenied, err, "give the role's secret IDs more than one use (secret_id_num_uses), or a periodic token, to keep apps running past token_max_ttl")
+	case errors.Is(err, s3src.ErrRefused):
+		return cli.Fail(cli.ExitDenied, err, hints...)
+	case errors.Is(err, envelope.ErrInvalidAllowList):
+		return cli.Fail(cli.ExitUsage, err)
+	case errors.Is(err, s3src.ErrUnavailable):
+		return cli.Fail(cli.ExitUnavailable, err, hints...)
+	case prestart.Unavailable(err):
+		return cli.Fail(cli.ExitUnavailable, err, "check VAULT_ADDR and that Vault is running and unsealed")
+	}
+	return cli.Fail(cli.ExitFailed, err, hints...)
+}

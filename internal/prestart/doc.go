@@ -1,0 +1,21 @@
+// Package prestart is the core of the prestart command: the path of a secret
+// from a reference to the application. A Plan, built once from the flags and
+// the spec file, says what to read, what to write and what to start; Run
+// carries it out in steps, each of which may stop the start before anything
+// reaches the application:
+//
+//	preflight  check the command and the output directories (before a
+//	           one-time secret ID is spent on a typo)
+//	login      a Session with Vault, only when a vault:// source or a
+//	           certificate needs one
+//	read       every source, retried while a backend is unavailable
+//	render     every output, before anything is written
+//	write      certificates, token sink, env file, printed output
+//	exec       replace the process with the application, or
+//	supervise  stay as its parent and keep its secrets alive
+//
+// Streams and the process environment come in through IO, so nothing below
+// the command's main touches os.Stdin, os.Stdout or os.Stderr. Errors come
+// back unclassified, except usage mistakes (a *cli.Error with exit code 2):
+// the command maps them to exit codes in one place.
+package prestart

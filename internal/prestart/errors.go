@@ -1,0 +1,43 @@
+package prestart
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/retry"
+	"github.com/keyturn/keyturn/internal/source/s3src"
+)
+
+// Unavailable reports whether err is a temporary failure of Vault, S3 or
+// KMS: what prestart retries until -timeout and then exits 4 for.
+//
+// Every backend's unavailable error is meant to match retry.ErrUnavailable;
+// approle's and s3src's are accepted here as well until they do.
+func Unavailable(err error) bool {
+	return retry.Unavailable(err) || errors.Is(err, approle.ErrUnavailable) || errors.Is(err, s3src.ErrUnavailable)
+}
+
+// ExitStatus is how the supervised application ended: prestart exits with
+// the same status, and prints nothing, since the application has already
+// said why.
+type ExitStatus struct{ Code int }
+
+func (e *ExitStatus) Error() string {
+	return fmt.Sprintf("the application exited with status %d", e.Code)
+}
+
+func retryPolicy(p *Plan, log hclog.Logger) retry.Policy {
+	return retry.Policy{
+		Timeout:   p.Timeout,
+		Initial:   200 * time.Millisecond,
+		Max:       5 * time.Second,
+		Retryable: Unavailable,
+		OnRetry: func(n int, err error, wait time.Duration) {
+			log.Warn("backend unavailable, retrying", "attempt", n, "wait", wait.Round(time.Millisecond), "error", err)
+		},
+	}
+}

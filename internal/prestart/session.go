@@ -1,0 +1,155 @@
+package prestart
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/lifetime"
+	"github.com/keyturn/keyturn/internal/retry"
+	"github.com/keyturn/keyturn/internal/vaultconn"
+)
+
+// Session is a Vault client holding a token. A nil *Session means no Vault
+// is involved; its methods then do nothing.
+type Session struct {
+	client *api.Client
+	auth   *api.Secret // the login response; nil when the token came from VAULT_TOKEN
+	// own is true when prestart logged in itself, so the token is its own
+	// to revoke.
+	own bool
+	// approle can log in again (it keeps the unwrapped secret ID).
+	approle *approle.Auth
+	log     hclog.Logger
+}
+
+// Login returns a session holding a token: from an AppRole login when a role
+// ID is given, otherwise from VAULT_TOKEN or -token-file. A wrapping token
+// is unwrapped only after it passed approle's checks; a login that finds
+// Vault unavailable is retried until the plan's timeout.
+func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, error) {
+	rid, err := p.Credentials.roleID(env.Environ)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := p.Credentials.oneTimeCredential(env.Environ)
+	if err != nil {
+		return nil, err
+	}
+	c, err := vaultClient(p, rid != "", env, log)
+	if err != nil {
+		return nil, err
+	}
+	hasCred := cred.SecretID != "" || cred.WrappingToken != ""
+	switch {
+	case rid == "" && hasCred:
+		return nil, cli.Fail(cli.ExitUsage, errors.New("a secret ID needs a role ID"), "set VAULT_ROLE_ID or -role-id-file")
+	case rid == "" && c.Token() == "":
+		return nil, cli.Fail(cli.ExitUsage, errors.New("no credentials"),
+			"set VAULT_ROLE_ID and VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), or VAULT_TOKEN")
+	case rid == "":
+		log.Debug("using the token from the environment; no login")
+		return &Session{client: c, log: log}, nil
+	case !hasCred:
+		return nil, cli.Fail(cli.ExitUsage, errors.New("a role ID but no secret ID"),
+			"set VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), VAULT_SECRET_ID or -secret-id-file")
+	}
+	var aopts []approle.LoginOption
+	if p.Credentials.Role != "" {
+		aopts = append(aopts, approle.WithRoleName(p.Credentials.Role))
+	}
+	auth, err := approle.NewAuth(p.Credentials.Mount, rid, cred, aopts...)
+	if err != nil {
+		return nil, cli.Fail(cli.ExitUsage, err)
+	}
+	s := &Session{client: c, own: true, approle: auth, log: log}
+	err = retry.Do(ctx, retryPolicy(p, log), func(ctx context.Context) error {
+		_, err := s.Relogin(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("logged in", "mount", p.Credentials.Mount, "secret_id_accessor", auth.Accessor,
+		"token_accessor", s.auth.Auth.Accessor, "ttl", time.Duration(s.auth.Auth.LeaseDuration)*time.Second, "renewable", s.auth.Auth.Renewable)
+	return s, nil
+}
+
+func vaultClient(p *Plan, approleLogin bool, env IO, log hclog.Logger) (*api.Client, error) {
+	opts := []vaultconn.Option{vaultconn.WithLogger(log), vaultconn.WithMaxRetries(0)}
+	if approleLogin {
+		opts = append(opts, vaultconn.WithoutToken())
+	}
+	c, insecure, err := p.Vault.Client(opts...)
+	if err != nil {
+		return nil, cli.Fail(cli.ExitUsage, err)
+	}
+	if insecure {
+		ui := cli.UI{Name: "prestart", Stderr: env.Stderr}
+		ui.Warnf("TLS verification of Vault's certificate is off (-tls-skip-verify or VAULT_SKIP_VERIFY)")
+	}
+	return c, nil
+}
+
+// Client returns the logged-in client.
+func (s *Session) Client() *api.Client { return s.client }
+
+// Token returns the current token, or "" without a session.
+func (s *Session) Token() string {
+	if s == nil {
+		return ""
+	}
+	return s.client.Token()
+}
+
+// Relogin logs in with the AppRole credentials and makes the new token the
+// client's. It fails when the token came from VAULT_TOKEN, or when the
+// secret ID has no use left.
+func (s *Session) Relogin(ctx context.Context) (*api.Secret, error) {
+	if s.approle == nil {
+		return nil, errors.New("no AppRole credentials to log in with")
+	}
+	sec, err := s.approle.Login(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	s.client.SetToken(sec.Auth.ClientToken)
+	s.auth = sec
+	return sec, nil
+}
+
+// keep fills in what a lifetime.Keeper needs to renew the token and log in
+// again at its max TTL.
+func (s *Session) keep(cfg *lifetime.Config) {
+	if s == nil {
+		// Leases need a client even without a login; there are none
+		// then, since only Vault hands them out.
+		cfg.Client, _ = api.NewClient(api.DefaultConfig())
+		return
+	}
+	cfg.Client, cfg.Token = s.client, s.auth
+	if s.approle != nil {
+		cfg.Relogin = s.Relogin
+	}
+}
+
+// Revoke revokes the token if prestart logged in for it, and with it every
+// lease it created. Failing to revoke is logged, not returned: the start
+// has already succeeded or failed for another reason.
+func (s *Session) Revoke(reason string) {
+	if s == nil || !s.own {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
+		s.log.Warn("could not revoke the login token", "error", err)
+		return
+	}
+	s.log.Debug("revoked the login token", "reason", reason)
+}

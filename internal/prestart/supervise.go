@@ -1,0 +1,129 @@
+package prestart
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/keyturn/keyturn/internal/envfmt"
+	"github.com/keyturn/keyturn/internal/launch"
+	"github.com/keyturn/keyturn/internal/lifetime"
+	"github.com/keyturn/keyturn/internal/pkicert"
+	"github.com/keyturn/keyturn/internal/secfile"
+	"github.com/keyturn/keyturn/internal/source"
+	"github.com/keyturn/keyturn/internal/supervise"
+)
+
+// supervision is one supervised run: the application as a child, and what
+// keeps its secrets alive.
+type supervision struct {
+	*runner
+	s       *Session
+	sup     *supervise.Supervisor
+	metrics *lifetime.Metrics
+	// reap is held by whoever waits for a child with os/exec (an exec:
+	// source, an AWS credential_process) so that the supervisor's
+	// wait4(-1) does not take its exit status.
+	reap sync.RWMutex
+}
+
+// supervise runs the app as a child and keeps its secrets alive until it
+// exits; it returns an *ExitStatus with the app's status.
+func (r *runner) supervise(ctx context.Context, s *Session, readers source.Readers, got *secrets, certs []*pkicert.Cert) error {
+	opt := r.plan.Supervise
+	stdio, err := openStdio(r.io)
+	if err != nil {
+		return err
+	}
+	defer stdio.close()
+	v := &supervision{runner: r, s: s, metrics: &lifetime.Metrics{}}
+	v.sup = supervise.New(supervise.Spec{
+		Args:   r.plan.Command,
+		Env:    r.childEnv(got.vars, s),
+		Stdin:  stdio.in,
+		Stdout: stdio.out,
+		Stderr: stdio.err,
+	}, supervise.Options{Logger: r.log.Named("supervise"), StopSignal: opt.stopSig, StopTimeout: opt.Grace, ReapLock: &v.reap})
+	if opt.MetricsAddr != "" {
+		stop, err := serveMetrics(opt.MetricsAddr, v.metrics, r.log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	supCtx, stopApp := context.WithCancelCause(ctx)
+	keepCtx, stopKeeper := context.WithCancel(ctx)
+	keeperDone := make(chan error, 1)
+	go func() {
+		err := lifetime.New(v.keeperConfig(readers, got)).Run(keepCtx)
+		if err != nil {
+			r.log.Error("stopping the app", "reason", err)
+			stopApp(err)
+		}
+		keeperDone <- err
+	}()
+	for i, cert := range certs {
+		go v.renewCert(keepCtx, r.plan.Certs[i], cert)
+	}
+	code, runErr := v.sup.Run(supCtx)
+	stopKeeper()
+	keepErr := <-keeperDone
+	if !opt.NoRevoke {
+		s.Revoke("the app exited")
+	}
+	var le *launch.Error
+	switch {
+	case errors.As(runErr, &le):
+		return runErr
+	case errors.Is(keepErr, lifetime.ErrTokenLost):
+		return keepErr
+	case runErr != nil && !errors.Is(runErr, context.Canceled):
+		return runErr
+	case code != 0:
+		return &ExitStatus{Code: code}
+	}
+	return nil
+}
+
+// keeperConfig wires the lifetime keeper to the session, the sources and
+// the supervisor.
+func (v *supervision) keeperConfig(readers source.Readers, got *secrets) lifetime.Config {
+	cfg := lifetime.Config{
+		Loaded: got.loaded, Vars: got.vars, Poll: v.plan.Supervise.Poll,
+		Logger: v.log.Named("lifetime"), Metrics: v.metrics,
+		Refresh: func(ctx context.Context, prev []source.Loaded, force func(int) bool) ([]source.Loaded, map[string]string, error) {
+			v.reap.RLock()
+			defer v.reap.RUnlock()
+			env, l, err := source.Refresh(ctx, readers, v.plan.Requests, prev, v.plan.Override, force)
+			if err != nil {
+				return nil, nil, err
+			}
+			return l, env.Vars(), nil
+		},
+		OnChange: v.onChange,
+	}
+	v.s.keep(&cfg)
+	return cfg
+}
+
+// onChange rewrites the env file, then signals or restarts the app.
+func (v *supervision) onChange(vars map[string]string) error {
+	if v.plan.EnvFile != "" {
+		var b strings.Builder
+		if err := envfmt.EnvFile(&b, vars); err != nil {
+			return err
+		}
+		if err := secfile.Write(v.plan.EnvFile, []byte(b.String())); err != nil {
+			return err
+		}
+	}
+	v.metrics.Restarts.Add(1)
+	if sig := v.plan.Supervise.changeSig; sig != 0 {
+		v.log.Info("secrets changed; signalling the app", "signal", sig.String())
+		return v.sup.Signal(sig)
+	}
+	v.log.Info("secrets changed; restarting the app")
+	return v.sup.Restart(v.childEnv(vars, v.s))
+}
