@@ -66,6 +66,13 @@ func TestLookPathCodes(t *testing.T) {
 			t.Errorf("%s: got %v, want code %d", tc.name, err, tc.code)
 		}
 	}
+	// The messages a shell user knows, the same in exec and supervise mode.
+	if _, err := LookPath("keyturn-no-such-command", nil); err == nil || err.Error() != `command "keyturn-no-such-command" not found` {
+		t.Errorf("message %v", err)
+	}
+	if _, err := LookPath(notExec, nil); err == nil || err.Error() != `command "`+notExec+`" cannot be executed: permission denied` {
+		t.Errorf("message %v", err)
+	}
 	if got, err := LookPath("tool", []string{"PATH=/nonexistent:" + dir}); err != nil || got != tool {
 		t.Fatalf("tool in the child's PATH: %q %v", got, err)
 	}

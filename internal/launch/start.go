@@ -27,10 +27,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Command == "" {
-		return fmt.Sprintf("start command: %v", e.Err)
+	if e.Code == CodeNotFound {
+		return fmt.Sprintf("command %q not found", e.Command)
 	}
-	return fmt.Sprintf("start %s: %v", e.Command, e.Err)
+	return fmt.Sprintf("command %q cannot be executed: %v", e.Command, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -67,7 +67,7 @@ func LookPath(name string, env []string) (string, error) {
 		case err != nil:
 			return "", StartError(name, err)
 		case fi.IsDir() || fi.Mode().Perm()&0o111 == 0:
-			return "", StartError(name, fmt.Errorf("%s: %w", name, syscall.EACCES))
+			return "", StartError(name, syscall.EACCES)
 		}
 		return name, nil
 	}
