@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -142,35 +141,69 @@ func TestTokenLostWithoutRelogin(t *testing.T) {
 func TestKVChangeIsReportedOnceSettled(t *testing.T) {
 	t.Parallel()
 	s, cfg := setup(t, 0, []string{"vault://secret/app/db"})
-	var mu sync.Mutex
-	var got []map[string]string
 	cfg.Poll = 200 * time.Millisecond
 	cfg.Debounce = 500 * time.Millisecond
+	// seen receives every password a re-read finds, changes every
+	// reported change: the test waits on them, not on the clock.
+	seen := make(chan string, 100)
+	changes := make(chan map[string]string, 10)
+	refresh := cfg.Refresh
+	cfg.Refresh = func(ctx context.Context, prev []source.Loaded, force func(int) bool) ([]source.Loaded, map[string]string, error) {
+		l, vars, err := refresh(ctx, prev, force)
+		if err == nil {
+			select {
+			case seen <- vars["PASSWORD"]:
+			default: // nobody waits any more
+			}
+		}
+		return l, vars, err
+	}
 	cfg.OnChange = func(v map[string]string) error {
-		mu.Lock()
-		got = append(got, v)
-		mu.Unlock()
+		changes <- v
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- lifetime.New(cfg).Run(ctx) }()
 	root := s.RootClient(t)
-	for _, v := range []string{"two", "three"} {
+	put := func(v string) {
 		if _, err := root.KVv2("secret").Put(context.Background(), "app/db", map[string]any{"password": v}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	// "two" is seen by a poll, then replaced well within the debounce
+	// period: only "three" may be reported.
+	put("two")
+	waitFor(t, seen, "two")
+	put("three")
+	var first map[string]string
+	select {
+	case first = <-changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0]["PASSWORD"] != "three" {
-		t.Fatalf("changes %v, want one debounced change to three", len(got))
+	if first["PASSWORD"] != "three" || len(changes) != 0 {
+		t.Fatalf("first change %q and %d more, want one debounced change to three", first["PASSWORD"], len(changes))
+	}
+}
+
+// waitFor receives from ch until want arrives.
+func waitFor(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("never saw %q", want)
+		}
 	}
 }
 
