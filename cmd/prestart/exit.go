@@ -18,6 +18,7 @@ func exitCode(err error) error {
 	var ce *cli.Error
 	var le *launch.Error
 	var st *prestart.ExitStatus
+	var ue *prestart.UsageError
 	var hints []string
 	if h := s3src.Hint(err); h != "" {
 		hints = append(hints, h)
@@ -25,6 +26,8 @@ func exitCode(err error) error {
 	switch {
 	case err == nil || errors.As(err, &ce):
 		return err
+	case errors.As(err, &ue):
+		return cli.Fail(cli.ExitUsage, err, ue.Hints...)
 	case errors.As(err, &st):
 		return cli.ExitCode(st.Code)
 	case errors.As(err, &le):

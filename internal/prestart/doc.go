@@ -16,6 +16,7 @@
 //
 // Streams and the process environment come in through IO, so nothing below
 // the command's main touches os.Stdin, os.Stdout or os.Stderr. Errors come
-// back unclassified, except usage mistakes (a *cli.Error with exit code 2):
-// the command maps them to exit codes in one place.
+// back as the backends return them, with two types of this package's own
+// (*UsageError, *ExitStatus): the command maps them to exit codes and hints
+// in one place.
 package prestart

@@ -21,6 +21,22 @@ func Unavailable(err error) bool {
 	return retry.Unavailable(err) || errors.Is(err, approle.ErrUnavailable) || errors.Is(err, s3src.ErrUnavailable)
 }
 
+// UsageError is a mistake in the flags or the spec file: nothing was
+// tried, and the command exits 2.
+type UsageError struct {
+	Err   error
+	Hints []string
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+func usage(err error, hints ...string) error { return &UsageError{Err: err, Hints: hints} }
+
 // ExitStatus is how the supervised application ended: prestart exits with
 // the same status, and prints nothing, since the application has already
 // said why.

@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/source"
 	"github.com/keyturn/keyturn/internal/spec"
@@ -68,7 +67,7 @@ func (p *Plan) Complete() error {
 	if p.SpecFile != "" {
 		sp, err := spec.Load(p.SpecFile)
 		if err != nil {
-			return cli.Fail(cli.ExitUsage, err)
+			return usage(err)
 		}
 		// The image's contract first; flags add to it (and win a clash
 		// only with -override).
@@ -83,13 +82,13 @@ func (p *Plan) Complete() error {
 		return err
 	}
 	if !p.NeedsVault() && (p.TokenSink != "" || p.PassToken) {
-		return cli.Usagef("-token-sink and -pass-token need a vault:// source (there is no Vault token otherwise)")
+		return usagef("-token-sink and -pass-token need a vault:// source (there is no Vault token otherwise)")
 	}
 	if err := p.Supervise.check(len(p.Command) > 0, p.Print != "" || p.DryRun); err != nil {
 		return err
 	}
 	if p.Timeout < 0 {
-		return cli.Usagef("-timeout cannot be negative")
+		return usagef("-timeout cannot be negative")
 	}
 	p.Credentials.Mount = strings.Trim(p.Credentials.Mount, "/")
 	return nil
@@ -97,33 +96,33 @@ func (p *Plan) Complete() error {
 
 func (p *Plan) checkFromEnvFile() error {
 	if len(p.Requests) > 0 || p.EnvFile != "" || p.Print != "" || p.DryRun || p.TokenSink != "" {
-		return cli.Usagef("-from-env-file only loads a file and execs; it takes no -secret, -secrets, -env-file, -print, -token-sink or -dry-run")
+		return usagef("-from-env-file only loads a file and execs; it takes no -secret, -secrets, -env-file, -print, -token-sink or -dry-run")
 	}
 	if len(p.Command) == 0 {
-		return cli.Usagef("-from-env-file needs a command after --")
+		return usagef("-from-env-file needs a command after --")
 	}
 	return nil
 }
 
 func (p *Plan) checkOutputs() error {
 	if len(p.Requests) == 0 && len(p.Certs) == 0 {
-		return cli.Fail(cli.ExitUsage, errors.New("no secrets requested"), "add -secret NAME=vault://MOUNT/PATH#FIELD, -secrets vault://MOUNT/PATH or -cert DIR=pki/issue/ROLE?common_name=NAME")
+		return usage(errors.New("no secrets requested"), "add -secret NAME=vault://MOUNT/PATH#FIELD, -secrets vault://MOUNT/PATH or -cert DIR=pki/issue/ROLE?common_name=NAME")
 	}
 	if p.Print != "" {
 		switch p.Print {
 		case "shell", "dotenv", "json":
 		default:
-			return cli.Usagef("-print must be shell, dotenv or json, not %q", p.Print)
+			return usagef("-print must be shell, dotenv or json, not %q", p.Print)
 		}
 		if len(p.Command) > 0 {
-			return cli.Usagef("-print writes to stdout and exits; it takes no command")
+			return usagef("-print writes to stdout and exits; it takes no command")
 		}
 	}
 	if p.DryRun && len(p.Command) > 0 {
-		return cli.Usagef("-dry-run starts nothing; drop the command")
+		return usagef("-dry-run starts nothing; drop the command")
 	}
 	if len(p.Command) == 0 && p.EnvFile == "" && p.Print == "" && !p.DryRun && p.TokenSink == "" {
-		return cli.Fail(cli.ExitUsage, errors.New("nothing to do"), "give a command after --, or -env-file, -print or -dry-run")
+		return usage(errors.New("nothing to do"), "give a command after --, or -env-file, -print or -dry-run")
 	}
 	return nil
 }
@@ -133,20 +132,20 @@ func (s *Supervision) check(hasCommand, printsOrDryRun bool) error {
 		return nil
 	}
 	if !hasCommand {
-		return cli.Usagef("-supervise needs a command after --")
+		return usagef("-supervise needs a command after --")
 	}
 	if printsOrDryRun {
-		return cli.Usagef("-supervise runs the command; it takes no -print or -dry-run")
+		return usagef("-supervise runs the command; it takes no -print or -dry-run")
 	}
 	var err error
 	if s.changeSig, err = parseOnChange(s.OnChange); err != nil {
-		return cli.Fail(cli.ExitUsage, err)
+		return usage(err)
 	}
 	if s.stopSig, err = parseSignal(s.StopSignal); err != nil {
-		return cli.Fail(cli.ExitUsage, err)
+		return usage(err)
 	}
 	if s.Poll < 0 || s.Grace < 0 {
-		return cli.Usagef("-poll and -grace cannot be negative")
+		return usagef("-poll and -grace cannot be negative")
 	}
 	return nil
 }

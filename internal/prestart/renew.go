@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/pkicert"
 )
@@ -59,7 +58,7 @@ func serveMetrics(addr string, m *lifetime.Metrics, log hclog.Logger) (func(), e
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, cli.Fail(cli.ExitUsage, fmt.Errorf("-metrics-addr: %w", err))
+		return nil, usage(fmt.Errorf("-metrics-addr: %w", err))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source"
@@ -293,8 +292,8 @@ func TestCompleteRefusesUsageMistakes(t *testing.T) {
 			req, _ := source.ParseSecrets("exec:true")
 			p.Requests = append(p.Requests, req)
 		}
-		var ce *cli.Error
-		if err := p.Complete(); !errors.As(err, &ce) || ce.Code != cli.ExitUsage {
+		var ue *UsageError
+		if err := p.Complete(); !errors.As(err, &ue) {
 			t.Errorf("%s: got %v", name, err)
 		}
 	}

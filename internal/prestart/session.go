@@ -48,15 +48,15 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 	hasCred := cred.SecretID != "" || cred.WrappingToken != ""
 	switch {
 	case rid == "" && hasCred:
-		return nil, cli.Fail(cli.ExitUsage, errors.New("a secret ID needs a role ID"), "set VAULT_ROLE_ID or -role-id-file")
+		return nil, usage(errors.New("a secret ID needs a role ID"), "set VAULT_ROLE_ID or -role-id-file")
 	case rid == "" && c.Token() == "":
-		return nil, cli.Fail(cli.ExitUsage, errors.New("no credentials"),
+		return nil, usage(errors.New("no credentials"),
 			"set VAULT_ROLE_ID and VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), or VAULT_TOKEN")
 	case rid == "":
 		log.Debug("using the token from the environment; no login")
 		return &Session{client: c, log: log}, nil
 	case !hasCred:
-		return nil, cli.Fail(cli.ExitUsage, errors.New("a role ID but no secret ID"),
+		return nil, usage(errors.New("a role ID but no secret ID"),
 			"set VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), VAULT_SECRET_ID or -secret-id-file")
 	}
 	var aopts []approle.LoginOption
@@ -65,7 +65,7 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 	}
 	auth, err := approle.NewAuth(p.Credentials.Mount, rid, cred, aopts...)
 	if err != nil {
-		return nil, cli.Fail(cli.ExitUsage, err)
+		return nil, usage(err)
 	}
 	s := &Session{client: c, own: true, approle: auth, log: log}
 	err = retry.Do(ctx, retryPolicy(p, log), func(ctx context.Context) error {
@@ -87,7 +87,7 @@ func vaultClient(p *Plan, approleLogin bool, env IO, log hclog.Logger) (*api.Cli
 	}
 	c, insecure, err := p.Vault.Client(opts...)
 	if err != nil {
-		return nil, cli.Fail(cli.ExitUsage, err)
+		return nil, usage(err)
 	}
 	if insecure {
 		ui := cli.UI{Name: "prestart", Stderr: env.Stderr}
