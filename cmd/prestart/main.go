@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, std prestart.IO) int {
 	case errors.Is(err, cli.ErrHelp):
 		return cli.ExitOK
 	case err != nil:
-		return ui.Report(err)
+		return ui.Report(exitCode(err))
 	case version:
 		fmt.Fprintln(std.Stdout, versionString())
 		return cli.ExitOK
