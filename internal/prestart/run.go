@@ -25,8 +25,9 @@ import (
 type IO struct {
 	Stdin          io.Reader // nil reads nothing
 	Stdout, Stderr io.Writer
-	// Environ is the process environment: the credentials are looked up
-	// in it and the child's environment is built from it (without them).
+	// Environ is the process environment (os.Environ() in main): the
+	// credentials are looked up in it, and the child's environment and an
+	// exec: source's are built from it without them.
 	Environ []string
 }
 
@@ -51,9 +52,11 @@ type secrets struct {
 // rendered is every output, rendered before any is written.
 type rendered struct{ printed, envFile bytes.Buffer }
 
-// Run carries out the plan: it returns when the output is written, or when
-// the supervised application has exited; in exec mode it returns only on
-// failure.
+// Run carries out a plan that Complete accepted: it returns when the output
+// is written, or when the supervised application has exited; in exec mode it
+// returns only on failure. The Vault address and TLS settings come from the
+// plan's vaultconn.Flags and the VAULT_* variables as the Vault CLI reads
+// them; AWS settings as the AWS CLI reads them.
 func Run(ctx context.Context, p *Plan, io IO) error {
 	log, err := cli.NewLogger("prestart", p.LogLevel, io.Stderr)
 	if err != nil {
