@@ -239,11 +239,20 @@ func TestReapsOrphans(t *testing.T) {
 		name, script string
 		orphans      int
 	}{
-		{"while running", `for i in 1 2 3 4 5; do sh -c 'sleep 0.1 &'; done; sleep 1; exit 4`, 5},
+		// Each orphan writes its PID; the main child exits once all of
+		// them are gone from /proc, where a zombie stays until reaped.
+		{"while running", `for i in 1 2 3 4 5; do sh -c 'sh -c "echo \$\$ >> \"\$O\"; sleep 0.1" &'; done
+while :; do
+	n=0 left=0
+	for p in $(cat "$O" 2>/dev/null); do n=$((n+1)); [ -e /proc/$p ] && left=1; done
+	[ $n -eq 5 ] && [ $left -eq 0 ] && break
+	sleep 0.02
+done
+exit 4`, 5},
 		{"main exits first", `sh -c 'sleep 0.2 &'; exit 4`, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := startReexec(t, tc.script)
+			h := startReexec(t, tc.script, "O="+filepath.Join(t.TempDir(), "orphans"))
 			if code := h.wait(t, 10*time.Second); code != 4 {
 				t.Fatalf("exit code %d\nstderr: %s", code, h.stderr.String())
 			}
