@@ -208,7 +208,7 @@ func cmdMint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// Check the directory before minting, so that a typo does not
 		// leave a minted secret ID with nowhere to go.
 		if fi, err := os.Stat(filepath.Dir(*out)); err != nil || !fi.IsDir() {
-			return cli.Fail(cli.ExitFailed, fmt.Errorf("-out %s: directory %s does not exist", *out, filepath.Dir(*out)))
+			return fmt.Errorf("-out %s: directory %s does not exist", *out, filepath.Dir(*out))
 		}
 		dst = secfile.NewOutput(*out)
 	}

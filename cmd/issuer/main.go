@@ -11,12 +11,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
-	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/vaultconn"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 const usage = `Usage:
@@ -112,25 +111,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return ui.Report(classify(err))
 }
 
-// classify gives approle's typed errors their exit codes and hints.
+// classify gives every error its exit code and hints; it is the one place
+// where issuer decides them.
 func classify(err error) error {
 	var ce *cli.Error
-	if err == nil || errors.As(err, &ce) {
-		return err
-	}
 	switch {
-	case errors.Is(err, approle.ErrPermissionDenied):
+	case err == nil || errors.As(err, &ce):
+		return err
+	case errors.Is(err, vaulterr.ErrPermissionDenied):
 		return cli.Fail(cli.ExitDenied, err, "the token's policies do not allow this; a launcher token may only mint for the roles its launcher block names")
-	case errors.Is(err, approle.ErrUnavailable):
-		hints := []string{"check VAULT_ADDR and that Vault is running and unsealed"}
-		if strings.Contains(err.Error(), "certificate") {
-			hints = []string{"set VAULT_CACERT or -ca-cert to the CA that signed Vault's certificate"}
-		}
-		return cli.Fail(cli.ExitUnavailable, err, hints...)
-	case errors.Is(err, approle.ErrNotFound):
-		return cli.Fail(cli.ExitFailed, err)
+	case errors.Is(err, vaulterr.ErrUnavailable) && vaulterr.Certificate(err):
+		return cli.Fail(cli.ExitUnavailable, err, "set VAULT_CACERT or -ca-cert to the CA that signed Vault's certificate")
+	case errors.Is(err, vaulterr.ErrUnavailable):
+		return cli.Fail(cli.ExitUnavailable, err, "check VAULT_ADDR and that Vault is running and unsealed")
 	}
-	return err
+	return cli.Fail(cli.ExitFailed, err)
 }
 
 func version() string {

@@ -10,6 +10,7 @@ import (
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/source/s3src"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // exitCode gives every failure its documented exit code (see the usage
@@ -36,7 +37,7 @@ func exitCode(err error) error {
 		return cli.Fail(cli.ExitDenied, err, "a one-time secret ID works once and only until it expires; have the launcher mint a new one (issuer mint)")
 	case errors.Is(err, approle.ErrForeignWrapping):
 		return cli.Fail(cli.ExitDenied, err, "the token may have been intercepted: revoke it and investigate before minting a new one")
-	case errors.Is(err, approle.ErrLockedOut), errors.Is(err, approle.ErrPermissionDenied):
+	case errors.Is(err, approle.ErrLockedOut), errors.Is(err, vaulterr.ErrPermissionDenied):
 		return cli.Fail(cli.ExitDenied, err)
 	case errors.Is(err, lifetime.ErrTokenLost):
 		return cli.Fail(cli.ExitDenied, err, "give the role's secret IDs more than one use (secret_id_num_uses), or a periodic token, to keep apps running past token_max_ttl")

@@ -15,6 +15,7 @@ import (
 	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source/s3src"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Every kind of failure gets the exit code the usage text documents, and
@@ -34,7 +35,7 @@ func TestExitCodes(t *testing.T) {
 		{s3src.ErrRefused, 3, "IAM"},
 		{envelope.ErrInvalidAllowList, 2, ""},
 		{retry.ErrUnavailable, 4, "VAULT_ADDR"},
-		{approle.ErrUnavailable, 4, "VAULT_ADDR"},
+		{vaulterr.ErrUnavailable, 4, "VAULT_ADDR"},
 		{s3src.ErrUnavailable, 4, "AWS_REGION"},
 		{&launch.Error{Command: "x", Code: 127, Err: errors.New("not found")}, 127, ""},
 		{&launch.Error{Command: "x", Code: 126, Err: errors.New("denied")}, 126, ""},

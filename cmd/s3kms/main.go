@@ -2,7 +2,7 @@
 // file in S3 encrypted under AWS KMS (a keyturn envelope by default, or a
 // plain object under SSE-KMS), changes one variable at a time with
 // conditional writes, lists, compares and restores versions, re-encrypts
-// under new keys, and writes seed 004's one-blob-per-secret layout.
+// under new keys, and writes one KMS blob per object, one object per secret.
 // Containers read what it writes with prestart -secrets s3://...
 package main
 
@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyturn/keyturn/envelope"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
@@ -59,8 +60,8 @@ authenticates version ID and makes it the current one again (a new version).
 rotate re-encrypts under a new data key, and under -kms-key when given.
 
 put-blob stores a value as a raw KMS ciphertext blob, as 'aws kms encrypt'
-writes it (seed 004: one object per secret under s3://BUCKET/SERVICE/, read by
-prestart -secrets 's3://BUCKET/SERVICE/?blobs&kms=KEY').
+writes it: one KMS blob per object, one object per secret under
+s3://BUCKET/SERVICE/, read by prestart -secrets 's3://BUCKET/SERVICE/?blobs&kms=KEY'.
 
 Options:
     -kms-key KEY       key ID, key ARN, alias/NAME or alias ARN to encrypt under
@@ -164,7 +165,7 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, s3src.ErrRefused):
 		return cli.Fail(cli.ExitDenied, err, hints...)
-	case errors.Is(err, s3src.ErrUnavailable):
+	case errors.Is(err, retry.ErrUnavailable), errors.Is(err, s3src.ErrUnavailable):
 		return cli.Fail(cli.ExitUnavailable, err, hints...)
 	case errors.Is(err, envelope.ErrInvalidAllowList):
 		return cli.Fail(cli.ExitUsage, err)

@@ -178,8 +178,7 @@ func readPassphraseFile(path string) ([]byte, error) {
 func promptPassphrase(e *env) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, cli.Fail(cli.ExitDenied, pgp.ErrPassphraseRequired,
-			"no terminal to ask on: give -passphrase-file FILE")
+		return nil, &passphraseError{noTerminal: true}
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, "Passphrase for the private key (will be hidden): ")
@@ -189,7 +188,7 @@ func promptPassphrase(e *env) ([]byte, error) {
 		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
 	if len(pass) == 0 {
-		return nil, cli.Fail(cli.ExitDenied, pgp.ErrPassphraseRequired)
+		return nil, &passphraseError{}
 	}
 	return pass, nil
 }

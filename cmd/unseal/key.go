@@ -77,45 +77,25 @@ func cmdKey(ctx context.Context, e *env, args []string) error {
 	return turnError(results)
 }
 
-// turnError summarises the nodes that could not take the share. A rejected
-// share (exit 3) outranks unavailable nodes (exit 4), which outrank other
-// failures (exit 1).
+// turnError summarises the nodes that could not take the share.
 func turnError(rs []unseal.NodeResult) error {
-	var rejected, unreachable, notJoined, failed int
+	f := &turnFailure{total: len(rs)}
 	for _, r := range rs {
 		switch r.Outcome {
 		case unseal.Rejected:
-			rejected++
+			f.rejected++
 		case unseal.Unreachable:
-			unreachable++
+			f.unreachable++
 		case unseal.NotJoined:
-			notJoined++
+			f.notJoined++
 		case unseal.Failed:
-			failed++
+			f.failed++
 		}
 	}
-	bad := rejected + unreachable + notJoined + failed
-	if bad == 0 {
+	if f.rejected+f.unreachable+f.notJoined+f.failed == 0 {
 		return nil
 	}
-	err := fmt.Errorf("%d of %d nodes could not take the share", bad, len(rs))
-	var hints []string
-	if rejected > 0 {
-		hints = append(hints, "a node rejected the share: it is not a share of this Vault's current keys (another cluster, or replaced by a rekey), or it completed a wrong combination")
-	}
-	if unreachable > 0 {
-		hints = append(hints, "unreachable nodes: check the address, -ca-cert, and that Vault runs there")
-	}
-	if notJoined > 0 {
-		hints = append(hints, "nodes that had not joined: raft followers join once a leader is unsealed; run key again then, or with a longer -wait while the other key holders run theirs")
-	}
-	switch {
-	case rejected > 0:
-		return cli.Fail(cli.ExitDenied, err, hints...)
-	case unreachable+notJoined > 0:
-		return cli.Fail(cli.ExitUnavailable, err, hints...)
-	}
-	return cli.Fail(cli.ExitFailed, err, hints...)
+	return f
 }
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
@@ -152,5 +132,5 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if down+sealed == 0 {
 		return nil
 	}
-	return cli.Fail(cli.ExitUnavailable, fmt.Errorf("%d of %d nodes unreachable, %d sealed", down, len(sts), sealed))
+	return &statusFailure{total: len(sts), down: down, sealed: sealed}
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,52 +99,98 @@ func TestPassphrasePromptDoesNotEcho(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start unseal (from testscript.Main's PATH): %v", err)
 	}
-	var mu sync.Mutex
-	var screen bytes.Buffer
+	// What the terminal shows arrives in chunks; done closes when the
+	// last terminal descriptor is gone and the master reads EIO.
+	chunks, done := make(chan []byte), make(chan struct{})
 	go func() {
-		buf := make([]byte, 256)
+		defer close(done)
 		for {
+			buf := make([]byte, 256)
 			n, err := master.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
+			if n > 0 {
+				chunks <- buf[:n]
+			}
 			if err != nil {
 				return
 			}
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		prompted := strings.Contains(screen.String(), "(will be hidden): ")
-		mu.Unlock()
-		if prompted {
-			break
-		}
-		if time.Now().After(deadline) {
+	var screen bytes.Buffer
+	timeout := time.After(20 * time.Second)
+	for !strings.Contains(screen.String(), "(will be hidden): ") {
+		select {
+		case c := <-chunks:
+			screen.Write(c)
+		case <-timeout:
 			cmd.Process.Kill()
 			t.Fatalf("no passphrase prompt on the terminal; stderr: %s", stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	// The prompt is printed just before echo goes off; give it a moment.
-	time.Sleep(200 * time.Millisecond)
+	// The prompt is printed just before echo goes off: wait for the
+	// terminal to say so before typing.
+	waitEchoOff(t, master)
 	if _, err := master.Write([]byte(passphrase + "\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
+	// Collect the rest of the screen until the child and our own copy
+	// of the terminal are gone.
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	collect := func() {
+		for {
+			select {
+			case c := <-chunks:
+				screen.Write(c)
+			case <-done:
+				return
+			}
+		}
+	}
+	var err error
+	limit := time.After(20 * time.Second)
+	for finished := false; !finished; {
+		select {
+		case c := <-chunks:
+			screen.Write(c)
+		case err = <-waitErr:
+			finished = true
+		case <-limit:
+			cmd.Process.Kill()
+			t.Fatalf("combine did not finish; stderr: %s", stderr.String())
+		}
+	}
+	if err != nil {
 		t.Fatalf("combine: %v\n%s", err, stderr.String())
 	}
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
+	slave.Close()
+	collect()
 	shown := screen.String()
-	mu.Unlock()
 	if strings.Contains(shown, "secret words") {
 		t.Fatalf("the passphrase was echoed: %q", shown)
 	}
 	got, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("combined secret wrong (%v)", err)
+	}
+}
+
+// waitEchoOff waits until the terminal no longer echoes input. Termios
+// requests on a pty master act on its slave.
+func waitEchoOff(t *testing.T, master *os.File) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tio, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatalf("read terminal modes: %v", err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("echo never went off on the terminal")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func TestExampleConfig(t *testing.T) {
-	cfg, err := LoadConfig(filepath.Join("..", "examples", "approle.hcl"))
+	cfg, err := LoadConfig(filepath.Join("..", "..", "examples", "approle.hcl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	authapprole "github.com/hashicorp/vault/api/auth/approle"
+
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Credential is the one-time half of a login: a secret ID, or a wrapping
@@ -89,7 +91,7 @@ func (a *Auth) Login(ctx context.Context, c *api.Client) (*api.Secret, error) {
 	}
 	m, err := authapprole.NewAppRoleAuth(a.roleID, &authapprole.SecretID{FromString: secretID}, authapprole.WithMountPath(a.mount))
 	if err != nil {
-		return nil, fmt.Errorf("login: %s", redact(err.Error(), []string{secretID, a.roleID}))
+		return nil, fmt.Errorf("login: %s", vaulterr.Redact(err.Error(), secretID, a.roleID))
 	}
 	sec, err := m.Login(ctx, anon)
 	if err != nil {
@@ -116,7 +118,7 @@ func (a *Auth) unwrap(ctx context.Context, anon *api.Client) (string, error) {
 		return "", classifyWrapping("look up wrapping token", err, wt)
 	}
 	if look == nil {
-		return "", &Error{Op: "look up wrapping token", Kind: ErrWrappingToken}
+		return "", &vaulterr.Error{Op: "look up wrapping token", Kind: ErrWrappingToken}
 	}
 	path, _ := look.Data["creation_path"].(string)
 	if !a.wantPath().MatchString(path) {
@@ -137,7 +139,7 @@ func (a *Auth) unwrap(ctx context.Context, anon *api.Client) (string, error) {
 		return "", classifyWrapping("unwrap secret ID", err, wt)
 	}
 	if sec == nil {
-		return "", &Error{Op: "unwrap secret ID", Kind: ErrWrappingToken}
+		return "", &vaulterr.Error{Op: "unwrap secret ID", Kind: ErrWrappingToken}
 	}
 	sid, _ := sec.Data["secret_id"].(string)
 	if sid == "" {
@@ -150,10 +152,10 @@ func (a *Auth) unwrap(ctx context.Context, anon *api.Client) (string, error) {
 // classifyWrapping: Vault answers 400 for a used, expired or unknown
 // wrapping token and does not tell them apart.
 func classifyWrapping(op string, err error, token string) error {
-	if statusCode(err) == http.StatusBadRequest {
-		return &Error{Op: op, Kind: ErrWrappingToken, Err: err}
+	if vaulterr.StatusCode(err) == http.StatusBadRequest {
+		return &vaulterr.Error{Op: op, Kind: ErrWrappingToken, Err: err}
 	}
-	return Classify(op, err, token)
+	return vaulterr.Classify(op, err, token)
 }
 
 // classifyLogin: on the login endpoint a 400 is a refused role ID or secret
@@ -164,18 +166,18 @@ func classifyLogin(err error, secrets ...string) error {
 	const op = "log in with AppRole"
 	var re *api.ResponseError
 	if errors.As(err, &re) {
-		detail := redact(vaultErrors(re), secrets)
+		detail := vaulterr.Redact(vaulterr.Detail(re), secrets...)
 		switch re.StatusCode {
 		case http.StatusBadRequest:
 			if detail == "invalid role or secret ID" {
 				detail += " (the secret ID was already used, has expired, or the role ID is wrong)"
 			}
-			return &Error{Op: op, Kind: ErrSecretID, Detail: detail, Err: err}
+			return &vaulterr.Error{Op: op, Kind: ErrSecretID, Detail: detail, Err: err}
 		case http.StatusForbidden:
-			return &Error{Op: op, Kind: ErrLockedOut, Detail: "vault answered permission denied; AppRole locks a role ID for 15 minutes after 5 failed logins", Err: err}
+			return &vaulterr.Error{Op: op, Kind: ErrLockedOut, Detail: "vault answered permission denied; AppRole locks a role ID for 15 minutes after 5 failed logins", Err: err}
 		}
 	}
-	return Classify(op, err, secrets...)
+	return vaulterr.Classify(op, err, secrets...)
 }
 
 // Login is NewAuth followed by client.Auth().Login: on success the

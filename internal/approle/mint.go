@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // DefaultWrapTTL is how long a minted wrapping token lives: long enough for
@@ -122,10 +124,10 @@ func Mint(ctx context.Context, c *api.Client, mount, role string, opts ...MintOp
 	})
 	sec, err := wc.Logical().WriteWithContext(ctx, path, body)
 	if err != nil {
-		return nil, Classify(op, err)
+		return nil, vaulterr.Classify(op, err)
 	}
 	if sec == nil {
-		return nil, &Error{Op: op, Kind: ErrNotFound, Detail: "no response (does the role exist?)"}
+		return nil, &vaulterr.Error{Op: op, Kind: vaulterr.ErrNotFound, Detail: "no response (does the role exist?)"}
 	}
 	m := &Minted{Role: role}
 	if o.noWrap {
@@ -165,10 +167,10 @@ func RoleID(ctx context.Context, c *api.Client, mount, role string) (string, err
 	op := fmt.Sprintf("read role ID of %q", role)
 	sec, err := c.Logical().ReadWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/role-id", mount, role))
 	if err != nil {
-		return "", Classify(op, err)
+		return "", vaulterr.Classify(op, err)
 	}
 	if sec == nil {
-		return "", &Error{Op: op, Kind: ErrNotFound, Detail: "no such role"}
+		return "", &vaulterr.Error{Op: op, Kind: vaulterr.ErrNotFound, Detail: "no such role"}
 	}
 	id, _ := sec.Data["role_id"].(string)
 	if id == "" {

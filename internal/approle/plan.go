@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Action says what Apply will do to one object.
@@ -112,7 +114,7 @@ func MakePlan(ctx context.Context, c *api.Client, cfg *Config) (*Plan, error) {
 	p := &Plan{Mount: cfg.Mount}
 	mounts, err := c.Sys().ListAuthWithContext(ctx)
 	if err != nil {
-		return nil, Classify("list auth mounts", err)
+		return nil, vaulterr.Classify("list auth mounts", err)
 	}
 	mountExists := false
 	if m, ok := mounts[cfg.Mount+"/"]; ok {
@@ -146,7 +148,7 @@ func MakePlan(ctx context.Context, c *api.Client, cfg *Config) (*Plan, error) {
 		if mountExists {
 			sec, err := c.Logical().ReadWithContext(ctx, path)
 			if err != nil {
-				return nil, Classify(fmt.Sprintf("read role %q", r.Name), err)
+				return nil, vaulterr.Classify(fmt.Sprintf("read role %q", r.Name), err)
 			}
 			if sec != nil {
 				current = sec.Data
@@ -175,7 +177,7 @@ func MakePlan(ctx context.Context, c *api.Client, cfg *Config) (*Plan, error) {
 		path := "auth/token/roles/" + name
 		sec, err := c.Logical().ReadWithContext(ctx, path)
 		if err != nil {
-			return nil, Classify(fmt.Sprintf("read token role %q", name), err)
+			return nil, vaulterr.Classify(fmt.Sprintf("read token role %q", name), err)
 		}
 		var current map[string]any
 		if sec != nil {
@@ -190,7 +192,7 @@ func planPolicy(ctx context.Context, c *api.Client, pol Policy) (Change, error) 
 	ch := Change{Kind: "policy", Name: pol.Name, Action: NoChange, policy: &pol.Text}
 	sec, err := c.Logical().ReadWithContext(ctx, "sys/policies/acl/"+pol.Name)
 	if err != nil {
-		return ch, Classify(fmt.Sprintf("read policy %q", pol.Name), err)
+		return ch, vaulterr.Classify(fmt.Sprintf("read policy %q", pol.Name), err)
 	}
 	lines := func(s string) string {
 		return fmt.Sprintf("%d lines", strings.Count(strings.TrimRight(s, "\n"), "\n")+1)
@@ -214,7 +216,7 @@ func planRoleID(ctx context.Context, c *api.Client, ch *Change, mount string, r 
 	if exists {
 		sec, err := c.Logical().ReadWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/role-id", mount, r.Name))
 		if err != nil {
-			return Classify(fmt.Sprintf("read role ID of %q", r.Name), err)
+			return vaulterr.Classify(fmt.Sprintf("read role ID of %q", r.Name), err)
 		}
 		if sec != nil && sec.Data["role_id"] == r.RoleID {
 			ch.roleID = ""
@@ -334,7 +336,7 @@ func Apply(ctx context.Context, c *api.Client, p *Plan) error {
 			}
 		}
 		if err != nil {
-			return Classify(fmt.Sprintf("%s %s %q", ch.Action, ch.Kind, ch.Name), err)
+			return vaulterr.Classify(fmt.Sprintf("%s %s %q", ch.Action, ch.Kind, ch.Name), err)
 		}
 	}
 	return nil

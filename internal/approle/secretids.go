@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // SecretIDInfo describes one secret ID by its accessor; it never holds the
@@ -26,7 +28,7 @@ func ListSecretIDs(ctx context.Context, c *api.Client, mount, role string) ([]Se
 	op := fmt.Sprintf("list secret IDs of role %q", role)
 	sec, err := c.Logical().ListWithContext(ctx, secretIDPath(mount, role))
 	if err != nil {
-		return nil, Classify(op, err)
+		return nil, vaulterr.Classify(op, err)
 	}
 	var out []SecretIDInfo
 	if sec == nil {
@@ -38,7 +40,7 @@ func ListSecretIDs(ctx context.Context, c *api.Client, mount, role string) ([]Se
 		info, err := LookupAccessor(ctx, c, mount, role, acc)
 		if err != nil {
 			// It may have been used up or expired since the list.
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, vaulterr.ErrNotFound) {
 				continue
 			}
 			return nil, err
@@ -55,10 +57,10 @@ func LookupAccessor(ctx context.Context, c *api.Client, mount, role, accessor st
 	sec, err := c.Logical().WriteWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/secret-id-accessor/lookup", mount, role),
 		map[string]any{"secret_id_accessor": accessor})
 	if err != nil {
-		return nil, Classify(op, err)
+		return nil, vaulterr.Classify(op, err)
 	}
 	if sec == nil || sec.Data == nil {
-		return nil, &Error{Op: op, Kind: ErrNotFound}
+		return nil, &vaulterr.Error{Op: op, Kind: vaulterr.ErrNotFound}
 	}
 	info := &SecretIDInfo{Accessor: accessor, UsesLeft: intField(sec.Data["secret_id_num_uses"])}
 	info.CreationTime = timeField(sec.Data["creation_time"])
@@ -78,7 +80,7 @@ func LookupAccessor(ctx context.Context, c *api.Client, mount, role, accessor st
 }
 
 // RevokeAccessor destroys the secret ID behind an accessor. An unknown
-// accessor is ErrNotFound (Vault itself would answer a bare 500).
+// accessor is vaulterr.ErrNotFound (Vault itself would answer a bare 500).
 func RevokeAccessor(ctx context.Context, c *api.Client, mount, role, accessor string) error {
 	if _, err := LookupAccessor(ctx, c, mount, role, accessor); err != nil {
 		return err
@@ -86,7 +88,7 @@ func RevokeAccessor(ctx context.Context, c *api.Client, mount, role, accessor st
 	_, err := c.Logical().WriteWithContext(ctx, fmt.Sprintf("auth/%s/role/%s/secret-id-accessor/destroy", mount, role),
 		map[string]any{"secret_id_accessor": accessor})
 	if err != nil {
-		return Classify(fmt.Sprintf("revoke secret ID accessor %q of role %q", accessor, role), err)
+		return vaulterr.Classify(fmt.Sprintf("revoke secret ID accessor %q of role %q", accessor, role), err)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@
 //   - prestart: unwrap (after the creation_path check), log in, read, execve;
 //   - Vault Agent in process-supervisor mode (auto_auth approle with a
 //     wrapped secret ID, one env_template, exec), built from the same Vault;
-//   - the shell way of seed 003: vault write auth/approle/login, vault kv
+//   - the shell way: vault write auth/approle/login, vault kv
 //     get, exec.
 //
 // It prints the medians and the ratios, the size of prestart's static

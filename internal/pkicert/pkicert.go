@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/secfile"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Request is one -cert DIR=MOUNT/issue/ROLE?common_name=...&ttl=...
@@ -72,7 +72,7 @@ func Issue(ctx context.Context, c *api.Client, r Request) (*Cert, error) {
 	op := fmt.Sprintf("issue certificate from %s", r.Path)
 	sec, err := c.Logical().WriteWithContext(ctx, r.Path, body)
 	if err != nil {
-		return nil, approle.Classify(op, err)
+		return nil, vaulterr.Classify(op, err)
 	}
 	if sec == nil || sec.Data == nil {
 		return nil, fmt.Errorf("%s: empty response", op)

@@ -1,25 +1,18 @@
 package prestart
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/retry"
-	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
 // Unavailable reports whether err is a temporary failure of Vault, S3 or
-// KMS: what prestart retries until -timeout and then exits 4 for.
-//
-// Every backend's unavailable error is meant to match retry.ErrUnavailable;
-// approle's and s3src's are accepted here as well until they do.
-func Unavailable(err error) bool {
-	return retry.Unavailable(err) || errors.Is(err, approle.ErrUnavailable) || errors.Is(err, s3src.ErrUnavailable)
-}
+// KMS: what prestart retries until -timeout and then exits 4 for. Every
+// backend marks such errors with retry.ErrUnavailable.
+func Unavailable(err error) bool { return retry.Unavailable(err) }
 
 // UsageError is a mistake in the flags or the spec file: nothing was
 // tried, and the command exits 2.

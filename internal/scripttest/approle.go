@@ -44,7 +44,7 @@ func cmdMint(ts *testscript.TestScript, neg bool, args []string) {
 	if *noWrap {
 		v = m.SecretID
 	}
-	AddSecret(ts.Getenv("WORK"), v)
+	AddCredential(ts.Getenv("WORK"), v)
 	ts.Check(os.WriteFile(ts.MkAbs(fs.Arg(1)), []byte(v+"\n"), 0o600))
 }
 
@@ -80,6 +80,6 @@ func cmdWrap(ts *testscript.TestScript, neg bool, args []string) {
 	if sec == nil || sec.WrapInfo == nil {
 		ts.Fatalf("vault-wrap: response not wrapped")
 	}
-	AddSecret(ts.Getenv("WORK"), sec.WrapInfo.Token)
+	AddCredential(ts.Getenv("WORK"), sec.WrapInfo.Token)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(sec.WrapInfo.Token+"\n"), 0o600))
 }

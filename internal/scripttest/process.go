@@ -1,6 +1,7 @@
 package scripttest
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 // cmdSendSig: sendsig NAME PIDFILE sends a signal to the process whose
@@ -154,4 +157,37 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("GET %s: %s", args[0], resp.Status)
 	}
 	ts.Stdout().Write(b)
+}
+
+// cmdTLSListener: tls-listener NAME sets NAME to the https:// address of a
+// listener that completes TLS handshakes with a certificate from a
+// throwaway CA nobody trusts, for the certificate-failure paths.
+func cmdTLSListener(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: tls-listener NAME")
+	}
+	tb := scriptTB(ts.Getenv("WORK"))
+	if tb == nil {
+		ts.Fatalf("tls-listener: the script's Setup recorded no testing.TB")
+	}
+	ca := vaulttest.NewCA(tb)
+	certFile, keyFile := ca.Issue(tb, "untrusted")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	ts.Check(err)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	ts.Check(err)
+	ts.Defer(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	ts.Setenv(args[0], "https://"+l.Addr().String())
 }

@@ -32,8 +32,15 @@ var (
 	servers = map[string]scriptVault{}
 )
 
-// AddSecret registers a value that must never appear where no-secrets looks.
-func AddSecret(work, value string) {
+// AddSecret registers a value that must never appear where no-secrets
+// looks, nor on the stderr of any run of a keyturn binary in the script.
+func AddSecret(work, value string) { addSecret(work, value, false) }
+
+// AddCredential registers a token, secret ID or share: like AddSecret,
+// and also never on the stdout of a binary run after it was registered.
+func AddCredential(work, value string) { addSecret(work, value, true) }
+
+func addSecret(work, value string, credential bool) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return
@@ -41,6 +48,7 @@ func AddSecret(work, value string) {
 	mu.Lock()
 	defer mu.Unlock()
 	secrets[work] = append(secrets[work], value)
+	register(work, leakRecord{Value: value, Credential: credential})
 }
 
 // StartVault starts a dev Vault for one script: VAULT_ADDR is set, the
@@ -58,7 +66,7 @@ func StartVault(env *testscript.Env, opts ...vaulttest.DevOption) error {
 	if err := os.WriteFile(filepath.Join(env.WorkDir, "root.token"), []byte(s.RootToken+"\n"), 0o600); err != nil {
 		return err
 	}
-	AddSecret(env.WorkDir, s.RootToken)
+	AddCredential(env.WorkDir, s.RootToken)
 	mu.Lock()
 	servers[env.WorkDir] = scriptVault{s, tb}
 	mu.Unlock()
@@ -113,11 +121,16 @@ func root(ts *testscript.TestScript) *api.Client {
 //	lease-revoked PREFIX        require that no lease under PREFIX is left
 //	free-port NAME              set NAME to a free loopback port
 //	http-get URL                GET URL; the body becomes stdout
+//	tls-listener NAME           set NAME to an https address whose certificate nobody trusts
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
+//
+// Every command first runs the leak check over what keyturn's binaries
+// have written so far in the script (see leak.go), and exitcode runs it
+// again after its command.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	return withLeakCheck(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"exitcode":     cmdExitCode,
 		"secret":       cmdSecret,
 		"no-secrets":   cmdNoSecrets,
@@ -142,7 +155,19 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"lease-revoked": cmdLeaseRevoked,
 		"free-port":     cmdFreePort,
 		"http-get":      cmdHTTPGet,
+		"tls-listener":  cmdTLSListener,
+	})
+}
+
+// withLeakCheck makes each command run the leak check first.
+func withLeakCheck(cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	for name, fn := range cmds {
+		cmds[name] = func(ts *testscript.TestScript, neg bool, args []string) {
+			checkLeaks(ts)
+			fn(ts, neg, args)
+		}
 	}
+	return cmds
 }
 
 func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
@@ -165,6 +190,7 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
+	checkLeaks(ts)
 }
 
 func cmdSecret(ts *testscript.TestScript, neg bool, args []string) {
@@ -243,7 +269,7 @@ func cmdToken(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("create token: %v", err)
 	}
 	tok := sec.Auth.ClientToken
-	AddSecret(ts.Getenv("WORK"), tok)
+	AddCredential(ts.Getenv("WORK"), tok)
 	if err := os.WriteFile(ts.MkAbs(args[1]), []byte(tok+"\n"), 0o600); err != nil {
 		ts.Fatalf("%v", err)
 	}

@@ -102,7 +102,7 @@ func (s *unsealScript) needCluster(ts *testscript.TestScript) *vaulttest.Cluster
 //	        read PATH from the node active at start every 100 ms until stop,
 //	        which fails unless every read succeeded with the value
 func UnsealCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	cmds := Commands()
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	cmds["gpg-key"] = cmdGPGKey
 	cmds["gpg-wrapper"] = cmdGPGWrapper
 	cmds["secret-share"] = cmdSecretShare
@@ -114,6 +114,10 @@ func UnsealCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 	cmds["cluster-kv-put"] = cmdClusterKVPut
 	cmds["cluster-kv-get"] = cmdClusterKVGet
 	cmds["cluster-reader"] = cmdClusterReader
+	cmds = withLeakCheck(cmds)
+	for name, fn := range Commands() {
+		cmds[name] = fn
+	}
 	return cmds
 }
 
@@ -167,11 +171,11 @@ func cmdSecretShare(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s decrypted to nothing", args[1])
 	}
 	work := ts.Getenv("WORK")
-	AddSecret(work, text)
+	AddCredential(work, text)
 	if raw, err := hex.DecodeString(text); err == nil {
-		AddSecret(work, strings.ToUpper(text))
-		AddSecret(work, base64.StdEncoding.EncodeToString(raw))
-		AddSecret(work, string(raw))
+		AddCredential(work, strings.ToUpper(text))
+		AddCredential(work, base64.StdEncoding.EncodeToString(raw))
+		AddCredential(work, string(raw))
 	}
 }
 
@@ -233,7 +237,7 @@ func cmdClusterRoot(ts *testscript.TestScript, neg bool, args []string) {
 	if !strings.HasPrefix(s.root, "hvs.") {
 		ts.Fatalf("%s did not decrypt to a root token", args[1])
 	}
-	AddSecret(ts.Getenv("WORK"), s.root)
+	AddCredential(ts.Getenv("WORK"), s.root)
 }
 
 // active returns a root client for the active node.

@@ -2,11 +2,8 @@ package unseal
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +11,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/pgp"
+	"github.com/keyturn/keyturn/internal/retry"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // RequestTimeout bounds every request to a node. A node that takes longer
@@ -171,7 +170,8 @@ var (
 	// Vault or of keys replaced by a rekey, not a key at all).
 	ErrRejected = errors.New("the node rejected the share")
 	// ErrUnreachable: no HTTP answer (connection refused, timeout, TLS).
-	ErrUnreachable = errors.New("node unreachable")
+	// It matches retry.ErrUnavailable.
+	ErrUnreachable = vaulterr.NewKind("node unreachable", retry.ErrUnavailable)
 )
 
 // vaultErrors returns the HTTP status and Vault's error strings, or 0.
@@ -188,24 +188,7 @@ func vaultErrors(err error) (int, string) {
 // active node).
 func IsUnavailable(err error) bool {
 	code, _ := vaultErrors(err)
-	return isTransport(err) || code == http.StatusServiceUnavailable
-}
-
-// isTransport reports errors without an HTTP answer: connection refused,
-// timeouts, TLS failures.
-func isTransport(err error) bool {
-	if err == nil {
-		return false
-	}
-	var re *api.ResponseError
-	if errors.As(err, &re) {
-		return false
-	}
-	// The HTTP client reports every failure to get an answer as a
-	// *url.Error. (net.Error would be too wide: syscall.Errno implements it,
-	// so a missing local file would pass for an unreachable node.)
-	var ue *url.Error
-	return errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded)
+	return vaulterr.Transport(err) || code == http.StatusServiceUnavailable
 }
 
 // vaultError gives a failed request a one-line message while keeping the
@@ -214,15 +197,6 @@ type vaultError struct{ err error }
 
 func (e *vaultError) Error() string { return describe(e.err) }
 func (e *vaultError) Unwrap() error { return e.err }
-
-// isTLS reports certificate problems, which no retry will fix.
-func isTLS(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv)
-}
 
 // rejected reports an answer that means the share itself is wrong for this
 // node. Vault answers 400 for malformed or non-matching keys, and a 500

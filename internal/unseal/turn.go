@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Outcome is what turning a key did for one node.
@@ -327,7 +329,7 @@ func (t *turn) submit(ctx context.Context, n *Node, s *nodeState, res *NodeResul
 		res.Outcome = Rejected
 		res.Err = fmt.Errorf("%w: %s", ErrRejected, describe(err))
 		return true
-	case isTransport(err):
+	case vaulterr.Transport(err):
 		if t.unreachable(s, res, n.Addr, err) {
 			return true
 		}
@@ -351,7 +353,7 @@ func (t *turn) submit(ctx context.Context, n *Node, s *nodeState, res *NodeResul
 func (t *turn) unreachable(s *nodeState, res *NodeResult, addr string, err error) bool {
 	s.failures++
 	t.opts.Logger.Debug("node did not answer", "node", addr, "attempt", s.failures, "error", describe(err))
-	if isTLS(err) || s.failures >= t.opts.Attempts {
+	if vaulterr.Certificate(err) || s.failures >= t.opts.Attempts {
 		res.Outcome = Unreachable
 		res.Err = fmt.Errorf("%w: %s", ErrUnreachable, describe(err))
 		res.Status.Error = describe(err)

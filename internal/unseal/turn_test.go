@@ -3,6 +3,7 @@ package unseal
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
@@ -95,7 +97,8 @@ func TestTurn(t *testing.T) {
 	if rs[1].Outcome != NotJoined || rs[1].Submitted != 0 {
 		t.Fatalf("node b: %+v", rs[1])
 	}
-	if rs[2].Outcome != Unreachable || !strings.Contains(rs[2].Err.Error(), "connection refused") {
+	if rs[2].Outcome != Unreachable || !strings.Contains(rs[2].Err.Error(), "connection refused") ||
+		!errors.Is(rs[2].Err, ErrUnreachable) || !errors.Is(rs[2].Err, retry.ErrUnavailable) {
 		t.Fatalf("node c: %+v %v", rs[2], rs[2].Err)
 	}
 	mu.Lock()

@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// CA is a throwaway certificate authority for one test, like the own CA of
-// seed 003's HA Vault.
+// CA is a throwaway certificate authority for one test, like the own CA an
+// HA Vault is often run with.
 type CA struct {
 	// CertFile is the CA certificate (PEM), for VAULT_CACERT.
 	CertFile string

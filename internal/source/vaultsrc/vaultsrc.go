@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/source"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Reader reads vault:// references with a logged-in client.
@@ -84,7 +84,7 @@ func (r *Reader) mount(ctx context.Context, path string) (mountInfo, error) {
 		if code := statusCode(err); code == http.StatusForbidden || code == http.StatusNotFound {
 			return mountInfo{}, nil
 		}
-		return mountInfo{}, approle.Classify("find the mount", err)
+		return mountInfo{}, vaulterr.Classify("find the mount", err)
 	}
 	if sec == nil || sec.Data == nil {
 		return mountInfo{}, nil
@@ -114,7 +114,7 @@ func (r *Reader) readKV2(ctx context.Context, ref source.Ref, m mountInfo, versi
 	}
 	sec, err := r.client.Logical().ReadWithDataWithContext(ctx, path, params)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, approle.Classify("read", err))
+		return nil, fmt.Errorf("%s: %w", ref, vaulterr.Classify("read", err))
 	}
 	if sec == nil || sec.Data == nil {
 		return nil, fmt.Errorf("%s: %w", ref, source.ErrNotFound)
@@ -135,7 +135,7 @@ func (r *Reader) readKV2(ctx context.Context, ref source.Ref, m mountInfo, versi
 func (r *Reader) readLogical(ctx context.Context, ref source.Ref, kv bool) (*source.Result, error) {
 	sec, err := r.client.Logical().ReadWithContext(ctx, ref.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, approle.Classify("read", err))
+		return nil, fmt.Errorf("%s: %w", ref, vaulterr.Classify("read", err))
 	}
 	if sec == nil || sec.Data == nil {
 		return nil, fmt.Errorf("%s: %w", ref, source.ErrNotFound)

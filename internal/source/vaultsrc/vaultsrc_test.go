@@ -8,9 +8,10 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source"
 	"github.com/keyturn/keyturn/internal/source/vaultsrc"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
@@ -96,7 +97,7 @@ func TestLimitedTokenAndPermissionDenied(t *testing.T) {
 	if res, err := read(t, r, "vault://secret/app/db"); err != nil || res.Data["password"] != "p" || res.Version != "1" {
 		t.Fatalf("limited token: %+v %v", res, err)
 	}
-	if _, err := read(t, r, "vault://secret/other/db"); !errors.Is(err, approle.ErrPermissionDenied) {
+	if _, err := read(t, r, "vault://secret/other/db"); !errors.Is(err, vaulterr.ErrPermissionDenied) {
 		t.Fatalf("outside the policy: %v, want permission denied", err)
 	}
 }
@@ -127,7 +128,7 @@ func TestSealedIsUnavailable(t *testing.T) {
 	if err := c.Sys().Seal(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := read(t, r, "vault://secret/app/db"); !errors.Is(err, approle.ErrUnavailable) {
-		t.Fatalf("sealed: %v, want ErrUnavailable", err)
+	if _, err := read(t, r, "vault://secret/app/db"); !errors.Is(err, vaulterr.ErrUnavailable) || !errors.Is(err, retry.ErrUnavailable) {
+		t.Fatalf("sealed: %v, want ErrUnavailable, matching the retry marker", err)
 	}
 }
