@@ -174,32 +174,9 @@ func cmdMint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	default:
 		return cli.Usagef("-format must be text, json or env, not %q", *format)
 	}
-	opts := []approle.MintOption{approle.WithWrapTTL(*wrapTTL)}
-	if *noWrap {
-		opts = append(opts, approle.WithoutWrapping())
-	}
-	if len(cidrs) > 0 {
-		opts = append(opts, approle.WithCIDRs(cidrs...))
-	}
-	if *numUses < 0 || *ttl < 0 {
-		return cli.Usagef("-num-uses and -ttl cannot be negative")
-	}
-	if *numUses > 0 {
-		opts = append(opts, approle.WithNumUses(*numUses))
-	}
-	if *ttl > 0 {
-		opts = append(opts, approle.WithTTL(*ttl))
-	}
-	md := map[string]string{}
-	for _, kv := range meta {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return cli.Usagef("-meta %q is not KEY=VALUE", kv)
-		}
-		md[k] = v
-	}
-	if len(md) > 0 {
-		opts = append(opts, approle.WithMetadata(md))
+	opts, err := mintOptions(*wrapTTL, *noWrap, *numUses, *ttl, cidrs, meta)
+	if err != nil {
+		return err
 	}
 	// Open the output lazily: a failed mint must leave no file behind.
 	dst := secfile.NewOutput("-")
@@ -233,6 +210,39 @@ func cmdMint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			map[bool]string{true: "secret ID", false: "wrapping token"}[*noWrap], *role, *out, m.SecretIDAccessor, expiry(m.Expires))
 	}
 	return nil
+}
+
+// mintOptions turns mint's flags into options, refusing values Vault would
+// misread (a negative count or TTL means "unlimited" to it).
+func mintOptions(wrapTTL time.Duration, noWrap bool, numUses int, ttl time.Duration, cidrs, meta []string) ([]approle.MintOption, error) {
+	opts := []approle.MintOption{approle.WithWrapTTL(wrapTTL)}
+	if noWrap {
+		opts = append(opts, approle.WithoutWrapping())
+	}
+	if len(cidrs) > 0 {
+		opts = append(opts, approle.WithCIDRs(cidrs...))
+	}
+	if numUses < 0 || ttl < 0 {
+		return nil, cli.Usagef("-num-uses and -ttl cannot be negative")
+	}
+	if numUses > 0 {
+		opts = append(opts, approle.WithNumUses(numUses))
+	}
+	if ttl > 0 {
+		opts = append(opts, approle.WithTTL(ttl))
+	}
+	md := map[string]string{}
+	for _, kv := range meta {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, cli.Usagef("-meta %q is not KEY=VALUE", kv)
+		}
+		md[k] = v
+	}
+	if len(md) > 0 {
+		opts = append(opts, approle.WithMetadata(md))
+	}
+	return opts, nil
 }
 
 func renderMinted(w io.Writer, m *approle.Minted, format string) error {
