@@ -59,6 +59,9 @@ Secrets:
                                                S3 Encryption Client v2, or plain/SSE-KMS
     -secret 'NAME=s3://BUCKET/KEY?kms=KEY#VAR' one variable of it
     -secrets 's3://BUCKET/PREFIX/?blobs&kms=KEY'  one KMS ciphertext blob per object
+                                               (&bind=strict: only blobs bound to their object;
+                                               &raw: keep trailing newlines); ?legacy reads
+                                               S3 Encryption Client v1 objects (docs/s3.md)
     -secrets 'exec:COMMAND ARGS'               run COMMAND, read an env file from its stdout
     -cert DIR=MOUNT/issue/ROLE?common_name=NAME[&ttl=D&alt_names=...]
                                                issue a certificate into DIR/cert.pem,
@@ -67,6 +70,10 @@ Secrets:
     -spec FILE                                 an HCL file declaring secret, secrets and cert
                                                blocks: the image's own contract (flags add to it)
     -override                                  a later source wins a name clash (default: error)
+    -allow-name NAME                           accept NAME from secret data although it changes how
+                                               programs load or run (LD_*, PATH, BASH_ENV, NODE_OPTIONS,
+                                               PYTHON*, ...; docs/s3.md has the list); -secret NAME=REF
+                                               needs no -allow-name (repeatable)
     -timeout D                                 keep retrying while Vault is sealed or Vault,
                                                S3 or KMS is unreachable (default 60s), then exit 4
 KV v1 and v2 are detected per mount. Any other path (database/creds/ROLE, ...)
@@ -178,6 +185,7 @@ func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	fs.BoolVar(&p.PassToken, "pass-token", false, "")
 	fs.BoolVar(&p.Pristine, "pristine", false, "")
 	fs.Var((*cli.Multi)(&p.KeepEnv), "keep-env", "")
+	fs.Var((*cli.Multi)(&p.AllowNames), "allow-name", "")
 	fs.BoolVar(&p.DryRun, "dry-run", false, "")
 	sv := &p.Supervise
 	fs.BoolVar(&sv.Enabled, "supervise", false, "")

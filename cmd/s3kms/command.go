@@ -83,7 +83,7 @@ func (c *command) object() (s3src.Object, error) {
 }
 
 func (c *command) store(ctx context.Context) (*s3src.Store, error) {
-	s, err := s3src.Load(ctx, s3src.Options{PathStyle: c.pathStyle})
+	s, err := s3src.Load(ctx, s3src.Options{PathStyle: c.pathStyle, Logger: c.log})
 	if err != nil {
 		return nil, cli.Fail(cli.ExitUsage, err, "configure AWS as for the AWS CLI: AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_REGION")
 	}

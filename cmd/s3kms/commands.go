@@ -57,6 +57,7 @@ func cmdPull(ctx context.Context, c *command, args []string) error {
 	ver := c.fs.String("version", "", "")
 	format := c.fs.String("format", "env", "")
 	out := c.fs.String("o", "-", "")
+	legacy := c.fs.Bool("legacy", false, "")
 	if err := c.parse(args, "s3://BUCKET/KEY"); err != nil {
 		return err
 	}
@@ -69,7 +70,11 @@ func cmdPull(ctx context.Context, c *command, args []string) error {
 		return err
 	}
 	obj, allow, s := t.obj, t.allow, t.store
-	sec, err := s.Read(ctx, obj, *ver, allow)
+	var opts []s3src.ReadOption
+	if *legacy {
+		opts = append(opts, s3src.Legacy())
+	}
+	sec, err := s.Read(ctx, obj, *ver, allow, opts...)
 	if err != nil {
 		return err
 	}
@@ -189,7 +194,7 @@ func cmdVersions(ctx context.Context, c *command, args []string) error {
 		if v.DeleteMarker {
 			size = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.ID, v.LastModified.UTC().Format(time.RFC3339), size, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s3src.PinValue(v.ID), v.LastModified.UTC().Format(time.RFC3339), size, note)
 	}
 	return tw.Flush()
 }
@@ -256,6 +261,7 @@ func cmdRotate(ctx context.Context, c *command, args []string) error {
 }
 
 func cmdPutBlob(ctx context.Context, c *command, args []string) error {
+	unbound := c.fs.Bool("unbound", false, "")
 	if err := c.parse(args, "s3://BUCKET/PREFIX/NAME"); err != nil {
 		return err
 	}
@@ -276,7 +282,7 @@ func cmdPutBlob(ctx context.Context, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.wrote(s.PutBlob(ctx, obj, key, v))
+	return c.wrote(s.PutBlob(ctx, obj, key, v, *unbound))
 }
 
 func cmdMakeBucket(ctx context.Context, c *command, args []string) error {
@@ -296,4 +302,34 @@ func cmdMakeBucket(ctx context.Context, c *command, args []string) error {
 	}
 	c.log.Info("bucket ready, versioning enabled", "bucket", bucket)
 	return nil
+}
+
+func cmdMigrate(ctx context.Context, c *command, args []string) error {
+	dryRun := c.fs.Bool("dry-run", false, "")
+	if err := c.parse(args, "s3://BUCKET/KEY"); err != nil {
+		return err
+	}
+	key, err := c.key()
+	if err != nil {
+		return err
+	}
+	t, err := c.target(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := t.store.Migrate(ctx, t.obj, t.allow, key, *dryRun)
+	if err != nil {
+		return err
+	}
+	from := string(m.From)
+	if m.FromKey != "" {
+		from += " under " + m.FromKey
+	}
+	if *dryRun {
+		fmt.Fprintf(c.stdout, "would migrate %s (version %s: %s, %d variables) to a keyturn envelope under %s\n",
+			m.Object, s3src.PinValue(m.Version), from, m.Vars, key)
+		return nil
+	}
+	c.log.Info("migrated", "object", m.Object.String(), "from", from, "old_version", m.Version)
+	return c.wrote(m.Written, nil)
 }

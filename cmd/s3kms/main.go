@@ -24,14 +24,15 @@ import (
 
 const usage = `Usage:
     s3kms push     s3://BUCKET/KEY -kms-key KEY [-in FILE] [-sse]
-    s3kms pull     s3://BUCKET/KEY [-version ID] [-format env|dotenv|json|shell] [-o FILE]
+    s3kms pull     s3://BUCKET/KEY [-version ID] [-format env|dotenv|json|shell] [-o FILE] [-legacy]
     s3kms set      s3://BUCKET/KEY NAME         the value is read from stdin or a prompt
     s3kms unset    s3://BUCKET/KEY NAME
     s3kms versions s3://BUCKET/KEY [-format text|json]
     s3kms diff     s3://BUCKET/KEY [-from ID] [-to ID]
     s3kms rollback s3://BUCKET/KEY -to ID
     s3kms rotate   s3://BUCKET/KEY [-kms-key NEWKEY] [-kms-allow OLDKEY]
-    s3kms put-blob s3://BUCKET/PREFIX/NAME -kms-key KEY   the value: stdin or a prompt
+    s3kms put-blob s3://BUCKET/PREFIX/NAME -kms-key KEY [-unbound]   the value: stdin or a prompt
+    s3kms migrate  s3://BUCKET/KEY -kms-key KEY [-kms-allow OLDKEY] [-dry-run]
     s3kms -version
 
 push stores an env file (from -in FILE or stdin, never from a flag) as a
@@ -44,7 +45,8 @@ source. Plaintext never touches the disk.
 
 pull prints the env file (env: NAME='value', the default; dotenv; json;
 shell: export lines for eval). -o FILE writes it with mode 0600, atomically,
-only once it is complete.
+only once it is complete. -legacy also reads a legacy S3 Encryption Client
+v1 object (AES-CBC, not authenticated), with a warning.
 
 set and unset change one variable: read, change, and write back with If-Match
 on the ETag that was read, so that of two operators changing the object at
@@ -62,6 +64,15 @@ rotate re-encrypts under a new data key, and under -kms-key when given.
 put-blob stores a value as a raw KMS ciphertext blob, as 'aws kms encrypt'
 writes it: one KMS blob per object, one object per secret under
 s3://BUCKET/SERVICE/, read by prestart -secrets 's3://BUCKET/SERVICE/?blobs&kms=KEY'.
+It is made with the KMS encryption context
+keyturn:object=s3://BUCKET/PREFIX/NAME so that it decrypts only as that object: a copy to another name is refused. -unbound leaves the
+context out (any reader can decrypt it wherever it is copied).
+
+migrate re-encrypts an object in any form keyturn reads (S3 Encryption Client
+v1 or v2, SSE-KMS, a plain env file, an envelope) into a keyturn envelope under
+-kms-key, in place, with a write conditional on the ETag it read; the old
+object stays in the bucket's version history. -kms-allow names the key the
+object is under now (default: -kms-key). -dry-run prints what it would do.
 
 Options:
     -kms-key KEY       key ID, key ARN, alias/NAME or alias ARN to encrypt under
@@ -79,7 +90,8 @@ Options:
 AWS is configured as for the AWS CLI: AWS_PROFILE, the shared config and
 credentials files, AWS_REGION, roles, and endpoint overrides (AWS_ENDPOINT_URL,
 AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_KMS). Commands that write print the new
-version ID on stdout, for prestart's ?version= pin.
+version ID on stdout, for prestart's ?version= pin; versions prints IDs that
+paste into ?version= as they are ("+" included).
 
 Examples:
     $ s3kms push s3://secrets/app/prod.env -kms-key 'alias/app-{env}' -env prod < prod.env
@@ -87,6 +99,7 @@ Examples:
     $ s3kms pull s3://secrets/app/prod.env -kms-key alias/app-prod -format shell
     $ s3kms diff s3://secrets/app/prod.env -kms-key alias/app-prod
     $ s3kms rotate s3://secrets/app/prod.env -kms-allow alias/app-old -kms-key alias/app-prod
+    $ s3kms migrate s3://secrets/app/prod.env -kms-allow alias/legacy -kms-key alias/app-prod -dry-run
     $ prestart -secrets 's3://secrets/app/prod.env?kms=alias/app-prod' -- ./app
 
 Exit status:
@@ -120,6 +133,7 @@ var commands = map[string]func(ctx context.Context, c *command, args []string) e
 	"rollback": cmdRollback,
 	"rotate":   cmdRotate,
 	"put-blob": cmdPutBlob,
+	"migrate":  cmdMigrate,
 	"mb":       cmdMakeBucket,
 }
 
@@ -141,7 +155,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fn, ok := commands[verb]
 		if !ok {
 			err = cli.Fail(cli.ExitUsage, fmt.Errorf("unknown command %q", verb),
-				"commands: push, pull, set, unset, versions, diff, rollback, rotate, put-blob; run s3kms -help")
+				"commands: push, pull, set, unset, versions, diff, rollback, rotate, put-blob, migrate; run s3kms -help")
 			break
 		}
 		err = fn(ctx, newCommand(verb, stdin, stdout, stderr), args[1:])
@@ -165,7 +179,7 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, s3src.ErrRefused):
 		return cli.Fail(cli.ExitDenied, err, hints...)
-	case errors.Is(err, retry.ErrUnavailable), errors.Is(err, s3src.ErrUnavailable):
+	case errors.Is(err, retry.ErrUnavailable):
 		return cli.Fail(cli.ExitUnavailable, err, hints...)
 	case errors.Is(err, envelope.ErrInvalidAllowList):
 		return cli.Fail(cli.ExitUsage, err)

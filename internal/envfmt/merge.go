@@ -29,6 +29,7 @@ func (e *ConflictError) Error() string {
 type Env struct {
 	vars   map[string]string
 	source map[string]string
+	allow  map[string]bool // unsafe names the user named on purpose
 }
 
 // Merge adds the variables of src, which come from the source called srcName
@@ -40,9 +41,28 @@ type Env struct {
 // wins and the name is then attributed to srcName. A name set twice is a
 // conflict even when both values are equal, because which source is meant is
 // still ambiguous, and comparing secret values is not this function's job.
+//
+// A name on the unsafe list (see UnsafeName) that was not allowed with Allow
+// is an *UnsafeNameError, and a value holding a NUL byte a *NULValueError;
+// either way nothing of src is merged.
 func (e *Env) Merge(src map[string]string, srcName string, override bool) error {
+	return e.merge(src, srcName, override, false)
+}
+
+// MergeNamed is Merge for variables whose names the user wrote (prestart
+// -secret NAME=REF): a name on the unsafe list is accepted there, since it
+// does not come from the secret data.
+func (e *Env) MergeNamed(src map[string]string, srcName string, override bool) error {
+	return e.merge(src, srcName, override, true)
+}
+
+func (e *Env) merge(src map[string]string, srcName string, override, named bool) error {
+	names := slices.Sorted(maps.Keys(src))
+	if err := e.check(names, src, srcName, named); err != nil {
+		return err
+	}
 	if !override {
-		for _, name := range slices.Sorted(maps.Keys(src)) {
+		for _, name := range names {
 			if prev, ok := e.source[name]; ok {
 				return &ConflictError{Name: name, First: prev, Second: srcName}
 			}

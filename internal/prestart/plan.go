@@ -35,6 +35,10 @@ type Plan struct {
 	Pristine  bool     // start the child's environment empty
 	KeepEnv   []string // but for these names
 
+	// AllowNames are names that change how programs load or run
+	// (envfmt's unsafe list) that secret data may set all the same.
+	AllowNames []string
+
 	Supervise Supervision
 	LogLevel  string
 }

@@ -20,7 +20,7 @@ import (
 func (r *runner) defaultReaders(s *Session) source.Readers {
 	readers := source.Readers{
 		"s3": s3src.NewReader(func(ctx context.Context) (*s3src.Store, error) {
-			return s3src.Load(ctx, s3src.Options{})
+			return s3src.Load(ctx, s3src.Options{Logger: r.log, AliasTTL: r.plan.Supervise.Poll})
 		}),
 		"exec": &execsrc.Reader{Stderr: r.io.Stderr, Environ: r.io.Environ},
 	}

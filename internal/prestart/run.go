@@ -146,7 +146,7 @@ func (r *runner) read(ctx context.Context, readers source.Readers) (*secrets, er
 	var loaded []source.Loaded
 	err := retry.Do(ctx, retryPolicy(r.plan, r.log), func(ctx context.Context) error {
 		var err error
-		env, loaded, err = source.Collect(ctx, readers, r.plan.Requests, r.plan.Override)
+		env, loaded, err = source.Collect(ctx, readers, r.plan.Requests, r.plan.Override, source.AllowNames(r.plan.AllowNames...))
 		return err
 	})
 	if err != nil {

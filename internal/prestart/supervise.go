@@ -96,7 +96,7 @@ func (v *supervision) keeperConfig(readers source.Readers, got *secrets) lifetim
 		Refresh: func(ctx context.Context, prev []source.Loaded, force func(int) bool) ([]source.Loaded, map[string]string, error) {
 			v.reap.RLock()
 			defer v.reap.RUnlock()
-			env, l, err := source.Refresh(ctx, readers, v.plan.Requests, prev, v.plan.Override, force)
+			env, l, err := source.Refresh(ctx, readers, v.plan.Requests, prev, v.plan.Override, force, source.AllowNames(v.plan.AllowNames...))
 			if err != nil {
 				return nil, nil, err
 			}

@@ -26,9 +26,9 @@ import (
 	"github.com/aws/aws-sdk-go/service/s3/s3crypto"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/kmstest"
 	"github.com/keyturn/keyturn/internal/miniotest"
-	"github.com/keyturn/keyturn/internal/source/execsrc"
 	"github.com/keyturn/keyturn/internal/source/s3src"
 )
 
@@ -161,8 +161,10 @@ func s3for(ts *testscript.TestScript) *scriptS3 {
 //	s3-flip s3://B/K OFFSET     flip one bit of the byte at OFFSET (negative: from the end)
 //	s3-truncate s3://B/K N      cut N bytes off the end
 //	s3-copy s3://B/K s3://B/K2  copy the bytes to another key
-//	s3-blob s3://B/P/NAME KEY FILE      store FILE's content as a raw KMS blob (seed 004)
+//	s3-blob [-bound] s3://B/P/NAME KEY FILE   store FILE's content as a raw KMS blob,
+//	                            with -bound under the encryption context naming the object
 //	s3ec-put s3://B/K KEY FILE  store FILE with the AWS S3 Encryption Client v2 (aws-sdk-go)
+//	s3ec1-put [-instruction] s3://B/K KEY FILE   the same with the legacy v1 client (AES-CBC)
 //	s3-version s3://B/K NAME    set NAME to the object's current version ID
 //
 // Values pushed or stored are registered as secrets for no-secrets.
@@ -185,6 +187,7 @@ func S3Commands() map[string]func(ts *testscript.TestScript, neg bool, args []st
 		"s3-copy":     cmdS3Copy,
 		"s3-blob":     cmdS3Blob,
 		"s3ec-put":    cmdS3ECPut,
+		"s3ec1-put":   cmdS3EC1Put,
 		"s3-version":  cmdS3Version,
 	}
 }
@@ -257,7 +260,7 @@ func cmdS3Push(ts *testscript.TestScript, neg bool, args []string) {
 	if err := fs.Parse(args); err != nil || fs.NArg() != 2 {
 		ts.Fatalf("usage: s3-push [-sse] [-kms KEY] s3://B/K FILE")
 	}
-	vars, err := execsrc.ParseEnv([]byte(ts.ReadFile(fs.Arg(1))))
+	vars, err := envfile.ParseLenient([]byte(ts.ReadFile(fs.Arg(1))))
 	ts.Check(err)
 	for _, v := range vars {
 		AddSecret(ts.Getenv("WORK"), v)
@@ -320,13 +323,63 @@ func cmdS3Copy(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdS3Blob(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 3 {
-		ts.Fatalf("usage: s3-blob s3://B/P/NAME KEY FILE")
+	fs := flag.NewFlagSet("s3-blob", flag.ContinueOnError)
+	bound := fs.Bool("bound", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 3 {
+		ts.Fatalf("usage: s3-blob [-bound] s3://B/P/NAME KEY FILE")
 	}
-	v := ts.ReadFile(args[2])
-	AddSecret(ts.Getenv("WORK"), v)
-	_, err := s3for(ts).store.PutBlob(context.Background(), object(ts, args[0]), args[1], []byte(v))
+	v := ts.ReadFile(fs.Arg(2))
+	if strings.TrimRight(v, "\n") != "" {
+		AddSecret(ts.Getenv("WORK"), strings.TrimRight(v, "\n"))
+	}
+	_, err := s3for(ts).store.PutBlob(context.Background(), object(ts, fs.Arg(0)), fs.Arg(1), []byte(v), !*bound)
 	ts.Check(err)
+}
+
+// cmdS3EC1Put writes with the legacy AWS S3 Encryption Client v1 from
+// aws-sdk-go: a KMS data key (x-amz-wrap-alg kms, the material description
+// as encryption context) and AES-CBC content, the format of the first
+// article's Ruby client. -instruction keeps the metadata in
+// KEY.instruction instead of on the object.
+func cmdS3EC1Put(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("s3ec1-put", flag.ContinueOnError)
+	instr := fs.Bool("instruction", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 3 {
+		ts.Fatalf("usage: s3ec1-put [-instruction] s3://B/K KEY FILE")
+	}
+	st := s3for(ts)
+	o := object(ts, fs.Arg(0))
+	body := ts.ReadFile(fs.Arg(2))
+	vars, err := envfile.ParseLenient([]byte(body))
+	ts.Check(err)
+	for _, v := range vars {
+		AddSecret(ts.Getenv("WORK"), v)
+	}
+	sess, kc := st.v1Clients(ts)
+	//nolint:staticcheck // the deprecated v1 client is the point: it writes the legacy format
+	c := s3crypto.NewEncryptionClient(sess, s3crypto.AESCBCContentCipherBuilder(s3crypto.NewKMSKeyGenerator(kc, fs.Arg(1)), s3crypto.AESCBCPadder),
+		func(c *s3crypto.EncryptionClient) {
+			if *instr {
+				c.SaveStrategy = s3crypto.S3SaveStrategy{Client: s3v1.New(sess)}
+			}
+		})
+	_, err = c.PutObject(&s3v1.PutObjectInput{Bucket: &o.Bucket, Key: &o.Key, Body: strings.NewReader(body)})
+	if err != nil {
+		ts.Fatalf("S3 Encryption Client v1 put: %v", fmt.Sprint(err))
+	}
+}
+
+// v1Clients is an aws-sdk-go (v1) session against the script's MinIO and a
+// KMS client against its KMS, as the S3 Encryption Client uses them.
+func (st *scriptS3) v1Clients(ts *testscript.TestScript) (*session.Session, *kmsv1.KMS) {
+	sess, err := session.NewSession(&awsv1.Config{
+		Region:           awsv1.String(miniotest.Region),
+		Credentials:      credv1.NewStaticCredentials(st.minio.AccessKey, st.minio.SecretKey, ""),
+		Endpoint:         awsv1.String(st.minio.URL),
+		S3ForcePathStyle: awsv1.Bool(true),
+	})
+	ts.Check(err)
+	return sess, kmsv1.New(sess, &awsv1.Config{Endpoint: awsv1.String(st.kms.URL)})
 }
 
 func cmdS3Version(ts *testscript.TestScript, neg bool, args []string) {
@@ -340,7 +393,7 @@ func cmdS3Version(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdS3ECPut writes with the AWS S3 Encryption Client v2 from aws-sdk-go
-// (v1): KMS key wrap with context and AES-GCM, what seed 001's Ruby client
+// (v1): KMS key wrap with context and AES-GCM, what the Ruby S3 Encryption Client
 // writes.
 func cmdS3ECPut(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
@@ -349,7 +402,7 @@ func cmdS3ECPut(ts *testscript.TestScript, neg bool, args []string) {
 	st := s3for(ts)
 	o := object(ts, args[0])
 	body := ts.ReadFile(args[2])
-	vars, err := execsrc.ParseEnv([]byte(body))
+	vars, err := envfile.ParseLenient([]byte(body))
 	ts.Check(err)
 	for _, v := range vars {
 		AddSecret(ts.Getenv("WORK"), v)

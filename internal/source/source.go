@@ -152,8 +152,20 @@ var ErrNotFound = errors.New("secret not found")
 // whose names clash with an earlier one's is an error unless override is
 // set, in which case the later one wins. Reading is fail-closed: the first
 // error stops everything.
-func Collect(ctx context.Context, readers Readers, reqs []Request, override bool) (*envfmt.Env, []Loaded, error) {
-	return Refresh(ctx, readers, reqs, nil, override, nil)
+//
+// A name that changes how programs load or run (envfmt.UnsafeName) is
+// refused unless a -secret NAME=REF request names it or AllowNames lists it.
+func Collect(ctx context.Context, readers Readers, reqs []Request, override bool, opts ...Option) (*envfmt.Env, []Loaded, error) {
+	return Refresh(ctx, readers, reqs, nil, override, nil, opts...)
+}
+
+// Option changes how Collect and Refresh merge variables.
+type Option func(*envfmt.Env)
+
+// AllowNames lets the given names through even though they are on the
+// unsafe list (prestart -allow-name).
+func AllowNames(names ...string) Option {
+	return func(e *envfmt.Env) { e.Allow(names...) }
 }
 
 // Refresh is Collect for a supervisor that already holds prev (the Loaded
@@ -162,8 +174,12 @@ func Collect(ctx context.Context, readers Readers, reqs []Request, override bool
 // reread returns true (a lease that can no longer be renewed); the others
 // keep their previous result, so polling does not mint new database
 // credentials every time.
-func Refresh(ctx context.Context, readers Readers, reqs []Request, prev []Loaded, override bool, reread func(i int) bool) (*envfmt.Env, []Loaded, error) {
+func Refresh(ctx context.Context, readers Readers, reqs []Request, prev []Loaded, override bool, reread func(i int) bool, opts ...Option) (*envfmt.Env, []Loaded, error) {
 	env := &envfmt.Env{}
+	for _, o := range opts {
+		o(env)
+	}
+
 	var loaded []Loaded
 	for i, req := range reqs {
 		var res *Result
@@ -183,7 +199,11 @@ func Refresh(ctx context.Context, readers Readers, reqs []Request, prev []Loaded
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := env.Merge(vars, req.Ref.Raw, override); err != nil {
+		merge := env.Merge
+		if req.Name != "" {
+			merge = env.MergeNamed // the user chose the name, not the data
+		}
+		if err := merge(vars, req.Ref.Raw, override); err != nil {
 			return nil, nil, err
 		}
 		names := make([]string, 0, len(vars))

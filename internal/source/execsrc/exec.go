@@ -1,5 +1,5 @@
 // Package execsrc reads exec: references, the do-it-yourself source of
-// seed 002 (Porter): prestart runs a command and reads an env file from its
+// prestart runs a command and reads an env file from its
 // standard output with envfile.ParseLenient, as the s3:// source reads its
 // objects, so that a file means the same wherever it comes from.
 package execsrc

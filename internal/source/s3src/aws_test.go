@@ -77,10 +77,10 @@ func TestRealAWS(t *testing.T) {
 	if sec, err := s.Read(ctx, sse, "", allow); err != nil || sec.SSE != "aws:kms" {
 		t.Fatalf("SSE-KMS: %v", err)
 	}
-	if _, err := s.PutBlob(ctx, Object{Bucket: bucket, Key: prefix + "blobs/db-password"}, key, []byte("orange1\n")); err != nil {
+	if _, err := s.PutBlob(ctx, Object{Bucket: bucket, Key: prefix + "blobs/db-password"}, key, []byte("orange1\n"), false); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.ReadBlobs(ctx, bucket, prefix+"blobs", allow); err != nil || got["db-password"] != "orange1" {
+	if got, err := s.ReadBlobs(ctx, bucket, prefix+"blobs", allow, BlobOptions{}); err != nil || got["db-password"] != "orange1" {
 		t.Fatalf("blobs: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package s3src
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -25,15 +26,52 @@ const (
 	blobParallelReads = 8
 )
 
-// ReadBlobs reads seed 004's layout: every object directly under
+// BlobOptions change how ReadBlobs reads.
+type BlobOptions struct {
+	// Strict refuses blobs that are not bound to their object by a KMS
+	// encryption context (?bind=strict).
+	Strict bool
+	// Raw keeps each value's bytes as they are (?raw); otherwise trailing
+	// newlines are removed.
+	Raw bool
+}
+
+// blobBindMeta is the user metadata s3kms put-blob sets on a bound blob
+// (x-amz-meta-keyturn-bind: object). It only saves a KMS call: the
+// binding itself is in the ciphertext, and removing the metadata does not
+// make a bound blob readable anywhere else.
+const (
+	blobBindMeta  = "keyturn-bind"
+	blobBindValue = "object"
+)
+
+// Why a blob was refused, for Hint.
+var (
+	errBindMismatch = errors.New("the blob does not decrypt bound to this object: it was encrypted for another object and copied here, or modified")
+	errUnbound      = errors.New("?bind=strict: the blob does not decrypt bound to this object (it was encrypted without the object's encryption context, for another object, or modified)")
+)
+
+// BlobContext is the KMS encryption context that binds a blob to obj:
+// {"keyturn:object": "s3://BUCKET/KEY"}, the same entry an envelope's
+// data key carries.
+func BlobContext(obj Object) map[string]string {
+	return map[string]string{envelope.ObjectContextKey: obj.String()}
+}
+
+// ReadBlobs reads one KMS blob per object: every object directly under
 // s3://bucket/prefix/ is a raw KMS ciphertext blob (what `aws kms encrypt
 // --output text --query CiphertextBlob | base64 --decode` writes), and
 // becomes one variable named after the object. Trailing newlines are
-// removed from each value, as the shell's $(...) in the seed's entrypoint
-// does. The blobs must be made without encryption context and under an
-// allowed key. Costs one LIST per 1000 objects, and one GET and one KMS
-// Decrypt per object.
-func (s *Store) ReadBlobs(ctx context.Context, bucket, prefix string, allow []string) (map[string]string, error) {
+// removed from each value, as the shell's $(...) in an entrypoint script
+// does, unless o.Raw. The blobs must be made under an allowed key.
+//
+// A blob made with the encryption context BlobContext (s3kms put-blob, or
+// aws kms encrypt --encryption-context) only decrypts as the object it was
+// made for, so a copy to another name is refused; a blob made without
+// context decrypts anywhere, and o.Strict refuses it. Costs one LIST per
+// 1000 objects, and one GET and one KMS Decrypt per object (two for a
+// bound blob that lacks put-blob's metadata, unless o.Strict).
+func (s *Store) ReadBlobs(ctx context.Context, bucket, prefix string, allow []string, o BlobOptions) (map[string]string, error) {
 	if err := envelope.ValidateAllowList(allow); err != nil {
 		return nil, err
 	}
@@ -76,11 +114,14 @@ func (s *Store) ReadBlobs(ctx context.Context, bucket, prefix string, allow []st
 			if len(raw.body) == 0 || len(raw.body) > MaxBlobSize {
 				return mark(ErrCorrupt, fmt.Errorf("%s is %d bytes, not a KMS ciphertext blob", obj, len(raw.body)))
 			}
-			pt, _, err := s.decryptBlob(gctx, obj.String(), raw.body, nil, allow)
+			pt, err := s.openBlob(gctx, obj, raw, allow, o.Strict)
 			if err != nil {
 				return err
 			}
-			v := strings.TrimRight(string(pt), "\n")
+			v := string(pt)
+			if !o.Raw {
+				v = strings.TrimRight(v, "\n")
+			}
 			clear(pt)
 			mu.Lock()
 			vars[path.Base(k)] = v
@@ -92,4 +133,36 @@ func (s *Store) ReadBlobs(ctx context.Context, bucket, prefix string, allow []st
 		return nil, err
 	}
 	return vars, nil
+}
+
+// openBlob decrypts one blob: bound to obj when its metadata says so or
+// strict asks for it, otherwise unbound first and then bound (an AWS CLI
+// blob made with --encryption-context carries no metadata).
+func (s *Store) openBlob(ctx context.Context, obj Object, raw *rawObject, allow []string, strict bool) ([]byte, error) {
+	what := obj.String()
+	if strict || raw.meta[blobBindMeta] == blobBindValue {
+		pt, _, err := s.decryptBlob(ctx, what, raw.body, BlobContext(obj), allow)
+		if invalidCiphertext(err) {
+			why := errBindMismatch
+			if strict && raw.meta[blobBindMeta] != blobBindValue {
+				why = errUnbound
+			}
+			return nil, mark(ErrRefused, fmt.Errorf("%s: %w", obj, why))
+		}
+		return pt, err
+	}
+	pt, _, err := s.decryptBlob(ctx, what, raw.body, nil, allow)
+	if !invalidCiphertext(err) {
+		return pt, err
+	}
+	pt, _, err2 := s.decryptBlob(ctx, what, raw.body, BlobContext(obj), allow)
+	if invalidCiphertext(err2) {
+		return nil, mark(ErrRefused, fmt.Errorf("%s: %w", obj, errBindMismatch))
+	}
+	return pt, err2
+}
+
+func invalidCiphertext(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == "InvalidCiphertextException"
 }

@@ -10,12 +10,19 @@
 //   - an AWS S3 Encryption Client v2 object (metadata x-amz-key-v2,
 //     x-amz-wrap-alg kms+context, x-amz-cek-alg AES/GCM/NoPadding), as the
 //     Ruby, Java and Go clients write it: read only. The legacy v1 format
-//     (AES-CBC, or a KMS key wrap without context) is refused.
+//     (AES-CBC, or a KMS key wrap without context) is refused unless the
+//     read asks for it (Legacy), since CBC does not authenticate the
+//     content; Migrate turns any readable object into an envelope. The
+//     metadata may be in an instruction file (Instruction). When the
+//     encryption context names the object (keyturn:object), the object is
+//     bound to it like an envelope.
 //   - anything else is a plain object: the env file as it is, which is
 //     what a GET of an SSE-KMS object returns (S3 decrypts it).
 //
-// A prefix of raw KMS ciphertext blobs (seed 004: one `aws kms encrypt`
-// output per secret, named after the variable) is read with ReadBlobs.
+// A prefix of raw KMS ciphertext blobs (one `aws kms encrypt`
+// output per secret, named after the variable) is read with ReadBlobs. A
+// blob made with the encryption context BlobContext (PutBlob's default)
+// decrypts only as the object it was made for.
 //
 // # Which KMS keys are trusted
 //

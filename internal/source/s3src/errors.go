@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/keyturn/keyturn/envelope"
+	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source"
 )
 
@@ -27,8 +27,32 @@ var (
 // kindError gives err a kind without changing its message.
 type kindError struct{ kind, err error }
 
-func (e *kindError) Error() string   { return e.err.Error() }
-func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() []error {
+	if e.kind == ErrUnavailable {
+		// retry.ErrUnavailable is what every caller's retry loop waits
+		// out; ErrUnavailable stays for callers that name this package.
+		return []error{e.err, e.kind, retry.ErrUnavailable}
+	}
+	return []error{e.err, e.kind}
+}
+
+// APIError is an error answer from S3 or KMS, reduced to what a person
+// and a program need: which call, the API's error code and message. It
+// never holds request bodies, so never plaintext or keys.
+type APIError struct {
+	What    string // "get s3://b/k", "KMS decrypt s3://b/k", ...
+	Code    string // "AccessDenied", "IncorrectKeyException", ...
+	Message string
+	Status  int // HTTP status, 0 if unknown
+}
+
+func (e *APIError) Error() string {
+	if e.Message == "" {
+		return e.What + ": " + e.Code
+	}
+	return e.What + ": " + e.Code + ": " + e.Message
+}
 
 func mark(kind, err error) error {
 	if err == nil {
@@ -68,14 +92,11 @@ func awsError(what string, err error) error {
 		if errors.As(err, &re) {
 			status = re.HTTPStatusCode()
 		}
-		msg := fmt.Errorf("%s: %s", what, ae.ErrorCode())
-		if m := ae.ErrorMessage(); m != "" {
-			msg = fmt.Errorf("%s: %s: %s", what, ae.ErrorCode(), m)
-		}
+		msg := &APIError{What: what, Code: ae.ErrorCode(), Message: ae.ErrorMessage(), Status: status}
 		if kind := apiKind(ae.ErrorCode(), status); kind != nil {
 			return mark(kind, msg)
 		}
-		return msg
+		return error(msg)
 	}
 	var se *smithyhttp.RequestSendError
 	if errors.As(err, &se) || errors.Is(err, context.DeadlineExceeded) {
@@ -120,10 +141,31 @@ func Hint(err error) string {
 		return "name the KMS key the object is encrypted under: prestart -secrets 's3://BUCKET/KEY?kms=KEY', s3kms -kms-key KEY"
 	case errors.Is(err, envelope.ErrKeyNotAllowed):
 		return "the object is not encrypted under an allowed KMS key: if the key was changed on purpose, allow the new one; otherwise someone who can write the bucket replaced the object"
+	case errors.Is(err, errS3ECMoved):
+		return "the S3 Encryption Client object was encrypted for another object and copied here; write it again under this name, or convert the original with s3kms migrate"
 	case errors.Is(err, envelope.ErrObjectMismatch):
 		return "the envelope was sealed for another object and copied here; an envelope must be re-sealed to move (s3kms pull, then s3kms push)"
-	case errors.Is(err, envelope.ErrAuthentication), errors.Is(err, ErrRefused) && strings.Contains(err.Error(), "InvalidCiphertextException"):
+	case errors.Is(err, errBindMismatch):
+		return "the blob was encrypted for another object and copied here; encrypt it again for this name (s3kms put-blob)"
+	case errors.Is(err, errUnbound):
+		return "re-encrypt the blob bound to its object: s3kms put-blob, or aws kms encrypt --encryption-context (docs/s3.md)"
+	case errors.Is(err, envelope.ErrAuthentication):
 		return "the object was modified after it was encrypted; restore a good version (s3kms versions, s3kms rollback)"
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case "IncorrectKeyException":
+			return "the ciphertext was made under another KMS key than the one ?kms= allows: if the key was changed on purpose, allow the new one; otherwise someone replaced the object"
+		case "InvalidCiphertextException":
+			return "KMS cannot decrypt it under this key and encryption context: the ciphertext was modified, or made for another object and copied here; restore a good version (s3kms versions, s3kms rollback)"
+		case "NotFoundException":
+			return "the KMS key does not exist in this account and region; check the key ID or alias and AWS_REGION"
+		case "DisabledException", "KMSInvalidStateException":
+			return "the KMS key is disabled or pending deletion; enable it or allow the key that replaced it"
+		}
+	}
+	switch {
 	case errors.Is(err, ErrRefused):
 		return "the AWS identity in use may not do this; check its IAM and key policies"
 	case errors.Is(err, ErrUnavailable):

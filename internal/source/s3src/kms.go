@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -15,13 +16,14 @@ import (
 )
 
 // resolveAlias is the envelope.AliasResolver: one DescribeKey per alias
-// and process, since an alias entry is checked for every object read.
+// and AliasTTL, since an alias entry is checked for every object read, and
+// an alias an operator moves must stop vouching for its old key.
 func (s *Store) resolveAlias(ctx context.Context, alias string) (string, error) {
 	s.mu.Lock()
-	arn, ok := s.aliases[alias]
+	e, ok := s.aliases[alias]
 	s.mu.Unlock()
-	if ok {
-		return arn, nil
+	if ok && time.Now().Before(e.expires) {
+		return e.arn, nil
 	}
 	out, err := s.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &alias})
 	if err != nil {
@@ -30,9 +32,9 @@ func (s *Store) resolveAlias(ctx context.Context, alias string) (string, error) 
 	if out.KeyMetadata == nil || out.KeyMetadata.Arn == nil {
 		return "", fmt.Errorf("KMS describe %s: no key ARN in the answer", alias)
 	}
-	arn = *out.KeyMetadata.Arn
+	arn := *out.KeyMetadata.Arn
 	s.mu.Lock()
-	s.aliases[alias] = arn
+	s.aliases[alias] = aliasEntry{arn: arn, expires: time.Now().Add(s.AliasTTL)}
 	s.mu.Unlock()
 	return arn, nil
 }
@@ -54,7 +56,7 @@ func (s *Store) checkAllowed(ctx context.Context, keyARN string, allow []string)
 
 var errNoAllowList = errors.New("no KMS key allow-list: name the key the object must be encrypted under (?kms=KEY for prestart, -kms-key or -kms-allow for s3kms)")
 
-// decryptBlob decrypts a KMS ciphertext blob (a data key, or a seed-004
+// decryptBlob decrypts a KMS ciphertext blob (a data key, or a
 // secret) under an allowed key. With one allowed key it is passed as
 // KeyId, and KMS itself refuses a blob made under any other key; with
 // several, the key KMS reports having used is checked and the plaintext

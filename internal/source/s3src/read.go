@@ -17,7 +17,8 @@ type Format string
 const (
 	FormatEnvelope Format = "envelope"
 	FormatS3EC     Format = "s3ec-v2"
-	FormatPlain    Format = "plain" // S3 returned the file itself (SSE or none)
+	FormatS3ECv1   Format = "s3ec-v1" // read only with Legacy
+	FormatPlain    Format = "plain"   // S3 returned the file itself (SSE or none)
 )
 
 // Secret is an env file read from S3.
@@ -36,10 +37,36 @@ type Secret struct {
 	raw *rawObject
 }
 
+// ReadOption changes how Read reads.
+type ReadOption func(*readConfig)
+
+type readConfig struct {
+	legacy      bool
+	instruction bool
+	anyPlain    bool // a plain object needs no SSE-KMS key (Migrate)
+}
+
+// Legacy reads S3 Encryption Client v1 objects (AES-CBC content, KMS key
+// wrap without the content algorithm in the context), with a warning on
+// every read; without it they are refused with ErrUnsupported.
+func Legacy() ReadOption { return func(c *readConfig) { c.legacy = true } }
+
+// Instruction reads an object without S3 Encryption Client metadata as one
+// whose metadata is in KEY.instruction (the S3 Encryption Client's
+// instruction file mode). Without it, such an object is only looked up
+// there when it says so (x-amz-crypto-instr-file, as the Java client
+// writes), since any other object would cost a second GET.
+func Instruction() ReadOption { return func(c *readConfig) { c.instruction = true } }
+
 // Read reads the env file in obj, or in one version of it, with one GET
 // and, for an envelope, one KMS Decrypt (plus one DescribeKey per alias
-// entry in allow). See the package documentation for allow.
-func (s *Store) Read(ctx context.Context, obj Object, version string, allow []string) (*Secret, error) {
+// entry in allow, at most once per Store.AliasTTL). See the package
+// documentation for allow.
+func (s *Store) Read(ctx context.Context, obj Object, version string, allow []string, opts ...ReadOption) (*Secret, error) {
+	var cfg readConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := envelope.ValidateAllowList(allow); err != nil {
 		return nil, err
 	}
@@ -47,7 +74,7 @@ func (s *Store) Read(ctx context.Context, obj Object, version string, allow []st
 	if err != nil {
 		return nil, err
 	}
-	pt, format, keyARN, err := s.decode(ctx, obj, raw, allow)
+	pt, format, keyARN, err := s.decode(ctx, obj, raw, allow, cfg)
 	if err != nil {
 		raw.wipe()
 		return nil, err
@@ -67,11 +94,10 @@ func (s *Store) Read(ctx context.Context, obj Object, version string, allow []st
 }
 
 // decode finds the object's form and returns the env file in it.
-func (s *Store) decode(ctx context.Context, obj Object, raw *rawObject, allow []string) ([]byte, Format, string, error) {
+func (s *Store) decode(ctx context.Context, obj Object, raw *rawObject, allow []string, cfg readConfig) ([]byte, Format, string, error) {
 	switch {
-	case isS3EC(raw.meta):
-		pt, key, err := s.openS3EC(ctx, obj, raw, allow)
-		return pt, FormatS3EC, key, err
+	case isS3EC(raw.meta) || cfg.instruction && !envelope.HasMagic(raw.body):
+		return s.openS3EC(ctx, obj, raw, allow, cfg.legacy)
 	case envelope.HasMagic(raw.body):
 		pt, key, err := s.openEnvelope(ctx, obj, raw.body, allow)
 		return pt, FormatEnvelope, key, err
@@ -79,7 +105,7 @@ func (s *Store) decode(ctx context.Context, obj Object, raw *rawObject, allow []
 	// A plain object. With an allow-list it must be SSE-KMS under an
 	// allowed key: otherwise anyone who can write the bucket could
 	// replace an envelope with a plain file of their own.
-	if len(allow) > 0 {
+	if len(allow) > 0 && !cfg.anyPlain {
 		key := raw.sseKey
 		if raw.sse != types.ServerSideEncryptionAwsKms && raw.sse != types.ServerSideEncryptionAwsKmsDsse {
 			key = ""

@@ -10,12 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyturn/keyturn/envelope"
 )
@@ -35,13 +38,30 @@ type Store struct {
 	S3  *s3.Client
 	KMS *kms.Client
 
+	// Log receives warnings about what was read (a legacy object); never
+	// nil after New.
+	Log hclog.Logger
+	// AliasTTL bounds how long an alias resolution is trusted: an
+	// operator who moves an alias away from a key expects a long-running
+	// reader to follow within that time.
+	AliasTTL time.Duration
+
 	mu      sync.Mutex
-	aliases map[string]string // alias entry -> key ARN, for one process
+	aliases map[string]aliasEntry // alias entry -> key ARN
 }
+
+type aliasEntry struct {
+	arn     string
+	expires time.Time
+}
+
+// DefaultAliasTTL is how long an alias resolution is kept unless
+// Options.AliasTTL says otherwise.
+const DefaultAliasTTL = time.Minute
 
 // New returns a Store using the given clients.
 func New(s3c *s3.Client, kmsc *kms.Client) *Store {
-	return &Store{S3: s3c, KMS: kmsc, aliases: map[string]string{}}
+	return &Store{S3: s3c, KMS: kmsc, Log: hclog.NewNullLogger(), AliasTTL: DefaultAliasTTL, aliases: map[string]aliasEntry{}}
 }
 
 // Options change how Load builds the clients.
@@ -49,6 +69,15 @@ type Options struct {
 	// PathStyle forces path-style addressing; otherwise PathStyleEnv
 	// decides.
 	PathStyle bool
+	// Logger receives the AWS SDK's own log lines (at their level: the
+	// SDK's debug notes stay at debug) and the Store's warnings. Nil
+	// discards them: the SDK's default would print to stderr whatever
+	// -log-level says.
+	Logger hclog.Logger
+	// AliasTTL, when positive and shorter than DefaultAliasTTL, replaces
+	// it (prestart passes -poll, so a supervisor never polls with a stale
+	// alias).
+	AliasTTL time.Duration
 }
 
 // Load builds a Store configured exactly as the AWS CLI is: shared config
@@ -64,7 +93,11 @@ func Load(ctx context.Context, o Options) (*Store, error) {
 		}
 		pathStyle = b
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	log := o.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(sdkLogger{log.Named("aws")}))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -72,7 +105,12 @@ func Load(ctx context.Context, o Options) (*Store, error) {
 		return nil, errors.New("no AWS region: set AWS_REGION or a region in the profile")
 	}
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return New(s3c, kms.NewFromConfig(cfg)), nil
+	s := New(s3c, kms.NewFromConfig(cfg))
+	s.Log = log
+	if o.AliasTTL > 0 && o.AliasTTL < s.AliasTTL {
+		s.AliasTTL = o.AliasTTL
+	}
+	return s, nil
 }
 
 // rawObject is an object as S3 returned it.
@@ -143,6 +181,7 @@ type putParams struct {
 	sse         types.ServerSideEncryption
 	sseKey      string
 	contentType string
+	meta        map[string]string
 }
 
 // put writes an object and returns its version ID ("" in an unversioned
@@ -158,6 +197,9 @@ func (s *Store) put(ctx context.Context, obj Object, body []byte, p putParams) (
 	in.ContentLength = aws.Int64(int64(len(body)))
 	if p.contentType != "" {
 		in.ContentType = &p.contentType
+	}
+	if len(p.meta) > 0 {
+		in.Metadata = p.meta
 	}
 	if p.ifMatch != "" {
 		in.IfMatch = &p.ifMatch
@@ -189,4 +231,18 @@ func (s *Store) head(ctx context.Context, obj Object) (etag, version string, err
 		return "", "", awsError("head "+obj.String(), err)
 	}
 	return aws.ToString(out.ETag), aws.ToString(out.VersionId), nil
+}
+
+// sdkLogger passes the AWS SDK's log lines to an hclog.Logger, so that
+// -log-level decides what is shown. The SDK logs no request or response
+// bodies unless ClientLogMode asks for them, and nothing here asks.
+type sdkLogger struct{ log hclog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if c == logging.Warn {
+		l.log.Warn(msg)
+		return
+	}
+	l.log.Debug(msg)
 }

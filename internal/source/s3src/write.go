@@ -20,7 +20,7 @@ type Protection struct {
 	// KMSKey is a key ID, key ARN or alias (alias/NAME).
 	KMSKey string
 	// SSE stores the env file as a plain object under SSE-KMS with KMSKey
-	// (seeds 000 to 002) instead of a client-side envelope.
+	// (an env file under SSE-KMS) instead of a client-side envelope.
 	SSE bool
 }
 
@@ -33,8 +33,8 @@ type Written struct {
 	Vars      int
 }
 
-// ExpandKey fills {env} in a KMS key template such as alias/app-{env} (seed
-// 001's per-environment alias). A template without {env} is returned as
+// ExpandKey fills {env} in a KMS key template such as alias/app-{env}
+// (a per-environment alias). A template without {env} is returned as
 // is; one with {env} needs env.
 func ExpandKey(template, env string) (string, error) {
 	if !strings.Contains(template, "{env}") {
@@ -104,8 +104,8 @@ func protectionOf(sec *Secret) (Protection, error) {
 	switch {
 	case sec.Format == FormatEnvelope:
 		return Protection{KMSKey: sec.KeyARN}, nil
-	case sec.Format == FormatS3EC:
-		return Protection{}, mark(ErrUnsupported, fmt.Errorf("%s is an S3 Encryption Client object, which keyturn reads but does not write; convert it with s3kms pull and s3kms push", sec.Object))
+	case sec.Format == FormatS3EC || sec.Format == FormatS3ECv1:
+		return Protection{}, mark(ErrUnsupported, fmt.Errorf("%s is an S3 Encryption Client object, which keyturn reads but does not write; convert it with s3kms migrate", sec.Object))
 	case sec.SSE == types.ServerSideEncryptionAwsKms && sec.raw.sseKey != "":
 		return Protection{KMSKey: sec.raw.sseKey, SSE: true}, nil
 	}
@@ -202,19 +202,28 @@ func (s *Store) Rollback(ctx context.Context, obj Object, allow []string, versio
 	return w, nil
 }
 
-// PutBlob stores value as a raw KMS ciphertext blob (seed 004's layout,
-// read with ReadBlobs), made by KMS Encrypt under kmsKey without
-// encryption context, as `aws kms encrypt` does, so the AWS CLI can
-// decrypt it too.
-func (s *Store) PutBlob(ctx context.Context, obj Object, kmsKey string, value []byte) (*Written, error) {
+// PutBlob stores value as a raw KMS ciphertext blob (one KMS blob per object,
+// read with ReadBlobs), made by KMS Encrypt under kmsKey with the
+// encryption context BlobContext(obj), so that it decrypts only as this
+// object: a copy to another name is refused. The AWS CLI makes the same
+// blob with aws kms encrypt --encryption-context (docs/s3.md) and decrypts
+// it with the same context. unbound leaves the context out, for readers
+// that cannot pass one.
+func (s *Store) PutBlob(ctx context.Context, obj Object, kmsKey string, value []byte, unbound bool) (*Written, error) {
 	if len(value) == 0 || len(value) > MaxBlobPlaintext {
 		return nil, fmt.Errorf("a KMS blob holds 1 to %d bytes, not %d", MaxBlobPlaintext, len(value))
 	}
-	out, err := s.KMS.Encrypt(ctx, &kms.EncryptInput{KeyId: &kmsKey, Plaintext: value})
+	in := &kms.EncryptInput{KeyId: &kmsKey, Plaintext: value}
+	p := putParams{contentType: "application/octet-stream"}
+	if !unbound {
+		in.EncryptionContext = BlobContext(obj)
+		p.meta = map[string]string{blobBindMeta: blobBindValue}
+	}
+	out, err := s.KMS.Encrypt(ctx, in)
 	if err != nil {
 		return nil, awsError("KMS encrypt under "+kmsKey, err)
 	}
-	v, err := s.put(ctx, obj, out.CiphertextBlob, putParams{contentType: "application/octet-stream"})
+	v, err := s.put(ctx, obj, out.CiphertextBlob, p)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/keyturn/keyturn/envelope"
@@ -197,7 +200,8 @@ func TestBlobs(t *testing.T) {
 	e := setup(t)
 	// seed 004: echo 'master-password' > plaintext-password; aws kms encrypt ...
 	for name, v := range map[string]string{"encrypted-password": "master-password\n", "api_token": "t0k3n"} {
-		if _, err := e.store.PutBlob(e.ctx, e.obj("api/"+name), "alias/app-dev", []byte(v)); err != nil {
+		// One bound (put-blob's default), one as aws kms encrypt makes it.
+		if _, err := e.store.PutBlob(e.ctx, e.obj("api/"+name), "alias/app-dev", []byte(v), name == "api_token"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,7 +218,7 @@ func TestBlobs(t *testing.T) {
 		t.Fatalf("requests: S3 %v KMS %v", got, e.kms.AllCalls())
 	}
 	// A blob under another key is refused, by KMS or by the reader.
-	if _, err := e.store.PutBlob(e.ctx, e.obj("api/sneaky"), "alias/app-prod", []byte("x")); err != nil {
+	if _, err := e.store.PutBlob(e.ctx, e.obj("api/sneaky"), "alias/app-prod", []byte("x"), false); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"&kms=" + e.key.ARN, "&kms=" + e.key.ARN + "&kms=" + e.key.ID} {
@@ -227,6 +231,106 @@ func TestBlobs(t *testing.T) {
 	}
 	if _, err := e.read("s3://" + e.bucket + "/api/?blobs&version=x&kms=" + e.key.ARN); err == nil {
 		t.Fatal("?version with ?blobs")
+	}
+}
+
+func TestBlobBinding(t *testing.T) {
+	e := setup(t)
+	if _, err := e.store.PutBlob(e.ctx, e.obj("bound/db-user"), "alias/app-dev", []byte("app\n"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PutBlob(e.ctx, e.obj("bound/db-password"), "alias/app-dev", []byte("orange1"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PutBlob(e.ctx, e.obj("loose/db-user"), "alias/app-dev", []byte("app"), true); err != nil {
+		t.Fatal(err)
+	}
+	allow := []string{e.key.ARN}
+	got, err := e.store.ReadBlobs(e.ctx, e.bucket, "bound", allow, BlobOptions{Strict: true, Raw: true})
+	if err != nil || got["db-user"] != "app\n" || got["db-password"] != "orange1" {
+		t.Fatalf("strict, raw: %q %v", got, err)
+	}
+	// Unbound blobs are read, except under strict.
+	if _, err := e.store.ReadBlobs(e.ctx, e.bucket, "loose", allow, BlobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.store.ReadBlobs(e.ctx, e.bucket, "loose", allow, BlobOptions{Strict: true})
+	if !errors.Is(err, ErrRefused) || !errors.Is(err, errUnbound) {
+		t.Fatalf("strict, unbound: %v", err)
+	}
+
+	// A bound blob without put-blob's metadata, as the AWS CLI uploads it:
+	// read, at the cost of a second Decrypt.
+	e.putRaw("cli/db-user", e.getRaw("bound/db-user"))
+	_, err = e.store.ReadBlobs(e.ctx, e.bucket, "cli", allow, BlobOptions{})
+	if err == nil {
+		t.Fatal("a blob bound to bound/db-user read as cli/db-user")
+	}
+	if _, err := e.store.PutBlob(e.ctx, e.obj("cli/token"), "alias/app-dev", []byte("t0k3n"), false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.store.S3.DeleteObject(e.ctx, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: aws.String("cli/db-user")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.putRaw("cli/token", e.getRaw("cli/token")) // drops the metadata
+	e.resetCounts()
+	got, err = e.store.ReadBlobs(e.ctx, e.bucket, "cli", allow, BlobOptions{})
+	if err != nil || got["token"] != "t0k3n" || e.kms.Calls("Decrypt") != 2 {
+		t.Fatalf("bound blob without metadata: %q %v, KMS %v", got, err, e.kms.AllCalls())
+	}
+
+	// db-user's bytes copied over db-password, with or without put-blob's
+	// metadata: KMS refuses the context, the reader refuses the copy.
+	body := e.getRaw("bound/db-user")
+	e.putRaw("bound/db-password", body)
+	e.resetCounts()
+	_, err = e.store.ReadBlobs(e.ctx, e.bucket, "bound", allow, BlobOptions{})
+	if !errors.Is(err, ErrRefused) || !errors.Is(err, errBindMismatch) {
+		t.Fatalf("copy without metadata: %v", err)
+	}
+	// Two for the copy (unbound, then bound), and one for db-user unless
+	// the failure cancelled it first.
+	if n := e.kms.Calls("Decrypt"); n < 2 || n > 3 {
+		t.Fatalf("KMS calls %v", e.kms.AllCalls())
+	}
+	if h := Hint(err); !strings.Contains(h, "copied here") {
+		t.Fatalf("hint %q", h)
+	}
+	_, err = e.store.S3.CopyObject(e.ctx, &s3.CopyObjectInput{Bucket: &e.bucket, Key: aws.String("bound/db-password"),
+		CopySource: aws.String(e.bucket + "/bound/db-user")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.store.ReadBlobs(e.ctx, e.bucket, "bound", allow, BlobOptions{})
+	if !errors.Is(err, ErrRefused) || !errors.Is(err, errBindMismatch) {
+		t.Fatalf("copy with metadata: %v", err)
+	}
+}
+
+// TestAliasExpires: an alias moved to another key stops being trusted for
+// the old one within AliasTTL.
+func TestAliasExpires(t *testing.T) {
+	e := setup(t)
+	e.push("app.env", map[string]string{"A": "1"}, Protection{KMSKey: "alias/app-dev"})
+	e.store.AliasTTL = 300 * time.Millisecond
+	ref := "s3://" + e.bucket + "/app.env?kms=alias/app-dev"
+	if _, err := e.read(ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.KMS.UpdateAlias(e.ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/app-dev"), TargetKeyId: &e.other.ID}); err != nil {
+		t.Fatal(err)
+	}
+	e.resetCounts()
+	if _, err := e.read(ref); err != nil {
+		t.Fatalf("within the TTL: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := e.read(ref); !errors.Is(err, envelope.ErrKeyNotAllowed) {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	if e.kms.Calls("DescribeKey") == 0 {
+		t.Fatalf("alias not resolved again: %v", e.kms.AllCalls())
 	}
 }
 
