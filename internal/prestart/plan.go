@@ -3,6 +3,7 @@ package prestart
 import (
 	"errors"
 	"fmt"
+	"github.com/keyturn/keyturn/internal/envfmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -93,6 +94,11 @@ func (p *Plan) Complete() error {
 	}
 	if p.Timeout < 0 {
 		return usagef("-timeout cannot be negative")
+	}
+	for _, n := range p.AllowNames {
+		if !envfmt.ValidName(n) {
+			return usagef("-allow-name %q is not a variable name", n)
+		}
 	}
 	p.Credentials.Mount = strings.Trim(p.Credentials.Mount, "/")
 	return nil

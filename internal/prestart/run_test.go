@@ -287,6 +287,7 @@ func TestCompleteRefusesUsageMistakes(t *testing.T) {
 		"token sink without vault": {TokenSink: "t", Command: []string{"true"}},
 		"supervise without cmd":    {EnvFile: "x", Supervise: Supervision{Enabled: true, OnChange: "restart", StopSignal: "TERM"}},
 		"bad on-change":            {Command: []string{"true"}, Supervise: Supervision{Enabled: true, OnChange: "reload", StopSignal: "TERM"}},
+		"allow-name not a name":    {Command: []string{"true"}, AllowNames: []string{"LD_PRELOAD=x"}},
 	} {
 		if name != "nothing requested" {
 			req, _ := source.ParseSecrets("exec:true")
