@@ -217,14 +217,16 @@ type Container struct {
 // Start creates and starts a container on the network.
 func (e *Env) Start(ctx context.Context, s Spec) *Container {
 	e.t.Helper()
-	c, err := e.start(ctx, s)
+	c, err := e.TryStart(ctx, s)
 	if err != nil {
 		e.t.Fatalf("dockertest: start %s: %v", s.Name, err)
 	}
 	return c
 }
 
-func (e *Env) start(ctx context.Context, s Spec) (*Container, error) {
+// TryStart is Start that returns an error instead of failing the test
+// (for containers started from several goroutines).
+func (e *Env) TryStart(ctx context.Context, s Spec) (*Container, error) {
 	if err := e.requireImage(ctx, s.Image); err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func TestMissingImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e := New(ctx, t)
-	_, err := e.start(ctx, Spec{Name: "x", Image: "keyturn/does-not-exist:local"})
+	_, err := e.TryStart(ctx, Spec{Name: "x", Image: "keyturn/does-not-exist:local"})
 	if err == nil || !strings.Contains(err.Error(), "make images") {
 		t.Fatalf("err = %v, want one naming make images", err)
 	}

@@ -1,0 +1,251 @@
+package clustertest
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyturn/keyturn/internal/dockertest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dockertest.Main(m)) }
+
+// fastEntrypoint runs the app image's app under role "fast" (12 s token
+// TTL) with metrics on the container's loopback.
+var fastEntrypoint = []string{
+	"/usr/local/bin/prestart", "-supervise", "-role", "fast", "-spec", "/etc/keyturn/spec.hcl",
+	"-metrics-addr", ":9102", "-timeout", "30s", "--", "/usr/local/bin/app",
+}
+
+// TestSeed003 builds one cluster and runs the scenarios that share it, in
+// an order where each leaves the cluster as the next expects.
+func TestSeed003(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	e := dockertest.New(ctx, t)
+	c := StartCluster(ctx, t, e, 3)
+
+	// Scenario 1: HA cluster with its own CA, unsealed by two of three
+	// operators with real gpg keys.
+	t.Run("1-ha-cluster", func(t *testing.T) {
+		out, err := c.Unseal(ctx, t, nil, append([]string{"status"}, addrArgs(c)...)...)
+		if err == nil || strings.Count(out, "uninitialized") != 3 {
+			t.Fatalf("before init, status should show three uninitialised nodes and fail:\n%s", out)
+		}
+		c.Init(ctx, t)
+		waitStatus(ctx, t, c, time.Minute, func(out string) bool {
+			return strings.Count(out, " active ") == 1 && strings.Count(out, " standby ") == 2
+		})
+		out, err = c.Unseal(ctx, t, nil, append([]string{"status"}, addrArgs(c)...)...)
+		if err != nil {
+			t.Fatalf("unseal status: %v\n%s", err, out)
+		}
+		if n := len(regexp.MustCompile(`(?m)^https://127\.0\.0\.1:\d+ +unsealed `).FindAllString(out, -1)); n != 3 {
+			t.Fatalf("want 3 unsealed nodes, got %d:\n%s", n, out)
+		}
+		t.Logf("unseal status:\n%s", out)
+		peers, err := c.Root.Logical().ReadWithContext(ctx, "sys/storage/raft/configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers, _ := peers.Data["config"].(map[string]any)["servers"].([]any)
+		if len(servers) != 3 {
+			t.Fatalf("raft has %d peers, want 3", len(servers))
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	c.Prepare(ctx, t)
+
+	// Scenario 2: a launcher holding only its token mints; the app starts
+	// with prestart as PID 1 and has its secret, without the bootstrap
+	// credentials.
+	launcher := c.Launcher(ctx, t, "launcher", "keyturn-launcher-ci")
+	var app *dockertest.Container
+	var appAccessor string
+	t.Run("2-launcher-and-app", func(t *testing.T) {
+		if _, err := c.Root.Logical().ReadWithContext(ctx, "secret/data/app/db"); err != nil {
+			t.Fatal(err)
+		}
+		// The launcher's token cannot read a secret.
+		code, out, err := launcher.Exec(ctx, "sh", "-c", "issuer mint -role fast -token-file /run/keyturn/launcher.token")
+		if err != nil || code != 3 {
+			t.Fatalf("minting for another launcher's role: exit %d (%v), want 3\n%s", code, err, out)
+		}
+		before := c.AppAccessors(ctx, t, "app")
+		roleID, wrapped := Mint(ctx, t, launcher, "app", "scenario-2")
+		app = e.Start(ctx, AppSpec(c, "app-1", roleID, wrapped))
+		logs := app.Logs(ctx)
+		for _, want := range []string{"app: DB_PASSWORD is set (7 characters)", "app: APP_GREETING is set (5 characters)"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("app log lacks %q:\n%s", want, logs)
+			}
+		}
+		if strings.Contains(logs, "bootstrap credential") || strings.Contains(logs, "orange1") {
+			t.Errorf("app log shows a credential or a secret:\n%s", logs)
+		}
+		cmdline := app.MustExec(ctx, t, "cat", "/proc/1/cmdline")
+		if !strings.HasPrefix(cmdline, "/usr/local/bin/prestart\x00-supervise") {
+			t.Errorf("PID 1 is %q, want prestart -supervise", strings.ReplaceAll(cmdline, "\x00", " "))
+		}
+		pid := ChildPID(ctx, t, app)
+		env := strings.Split(app.MustExec(ctx, t, "cat", "/proc/"+pid+"/environ"), "\x00")
+		if !contains(env, "DB_PASSWORD=orange1") || !contains(env, "APP_GREETING=hello") {
+			t.Errorf("the app's environment lacks its secrets")
+		}
+		for _, kv := range env {
+			for _, bad := range []string{"VAULT_ROLE_ID=", "VAULT_WRAPPED_SECRET_ID=", "VAULT_SECRET_ID=", "VAULT_TOKEN="} {
+				if strings.HasPrefix(kv, bad) {
+					t.Errorf("the app's environment holds %s", strings.TrimSuffix(bad, "="))
+				}
+			}
+		}
+		after := c.AppAccessors(ctx, t, "app")
+		for acc := range after {
+			if !before[acc] {
+				appAccessor = acc
+			}
+		}
+		if appAccessor == "" {
+			t.Fatal("no token for role app appeared after the app logged in")
+		}
+	})
+
+	// Scenario 4: the active node is lost; a standby takes over, the
+	// supervised app keeps renewing through the shared name; the node comes
+	// back sealed and two key turns bring it back.
+	t.Run("4-node-loss", func(t *testing.T) {
+		roleID, wrapped := Mint(ctx, t, c.Launcher(ctx, t, "launcher-tests", "keyturn-launcher-tests"), "fast", "scenario-4")
+		fast := e.Start(ctx, AppSpec(c, "fast-1", roleID, wrapped, fastEntrypoint...))
+		active := c.Active(ctx, t, 30*time.Second)
+		stopped := c.Nodes[active]
+		timeout := 10 * time.Second
+		if err := stopped.Stop(ctx, &timeout); err != nil {
+			t.Fatal(err)
+		}
+		next := c.Active(ctx, t, time.Minute, active)
+		t.Logf("active node %s stopped; %s took over", NodeName(active), NodeName(next))
+		renewals := Metric(ctx, t, fast, "keyturn_token_renewals_total")
+		deadline := time.Now().Add(40 * time.Second)
+		for Metric(ctx, t, fast, "keyturn_token_renewals_total") < renewals+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the app's token was not renewed twice within 40s after %s stopped\n%s", NodeName(active), fast.Logs(ctx))
+			}
+			time.Sleep(time.Second)
+		}
+		if st, _ := fast.State(ctx); st == nil || !st.Running {
+			t.Fatalf("the app stopped during the failover\n%s", fast.Logs(ctx))
+		}
+
+		if err := stopped.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Docker publishes a new host port after a restart.
+		c.HostAddrs[active] = "https://" + stopped.HostAddr(ctx, t, "8200/tcp")
+		waitStatus(ctx, t, c, time.Minute, func(out string) bool {
+			return regexp.MustCompile(regexp.QuoteMeta(c.HostAddrs[active]) + ` +sealed `).MatchString(out)
+		})
+		out, err := c.TurnKey(ctx, t, 2)
+		if err != nil {
+			t.Fatalf("unseal key (carol): %v\n%s", err, out)
+		}
+		if strings.Count(out, "already unsealed") != 2 {
+			t.Errorf("carol's key turn should report the two other nodes as already unsealed:\n%s", out)
+		}
+		if out, err = c.TurnKey(ctx, t, 0); err != nil {
+			t.Fatalf("unseal key (alice): %v\n%s", err, out)
+		}
+		if !regexp.MustCompile(regexp.QuoteMeta(c.HostAddrs[active]) + ` +unsealed `).MatchString(out) {
+			t.Errorf("alice's key turn did not unseal %s:\n%s", c.HostAddrs[active], out)
+		}
+		waitStatus(ctx, t, c, time.Minute, func(out string) bool {
+			return strings.Count(out, " active ") == 1 && strings.Count(out, " standby ") == 2
+		})
+		fast.Stop(ctx, &timeout)
+	})
+
+	// Scenario 5: docker stop forwards SIGTERM, the app exits, the token
+	// is revoked; docker restart with the spent ID fails closed.
+	t.Run("5-stop-and-restart", func(t *testing.T) {
+		if app == nil || appAccessor == "" {
+			t.Fatal("scenario 2 did not leave a running app")
+		}
+		timeout := 20 * time.Second
+		if err := app.Stop(ctx, &timeout); err != nil {
+			t.Fatal(err)
+		}
+		code, err := app.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := app.Logs(ctx)
+		if !strings.Contains(logs, "app: got SIGTERM, exiting") {
+			t.Errorf("the app did not get SIGTERM:\n%s", logs)
+		}
+		// The app exits 0 on SIGTERM; prestart exits with the app's code.
+		if code != 0 {
+			t.Errorf("container exit code %d, want the app's 0\n%s", code, logs)
+		}
+		if _, err := c.Root.Auth().Token().LookupAccessorWithContext(ctx, appAccessor); err == nil {
+			t.Errorf("the app's token (accessor %s) is still alive after docker stop", appAccessor)
+		}
+
+		if err := app.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		code, err = app.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = app.Logs(ctx)
+		if code != 3 {
+			t.Fatalf("restart with the spent ID: exit %d, want 3\n%s", code, logs)
+		}
+		second := logs[strings.LastIndex(logs, "app: got SIGTERM"):]
+		if strings.Contains(second, "app: ready") {
+			t.Errorf("the app started again with a spent ID:\n%s", second)
+		}
+		if !regexp.MustCompile(`(?i)prestart: error: .*(used|spent|already)`).MatchString(second) {
+			t.Errorf("the error does not say the ID was used:\n%s", second)
+		}
+		if !regexp.MustCompile(`(?i)(mint|new).*(ID|secret)`).MatchString(second) {
+			t.Logf("NOTE: the message does not say that a new ID must be minted:\n%s", second)
+		}
+	})
+}
+
+func addrArgs(c *Cluster) []string {
+	var args []string
+	for _, a := range c.HostAddrs {
+		args = append(args, "-address", a)
+	}
+	return args
+}
+
+// waitStatus polls unseal status until ok accepts its output.
+func waitStatus(ctx context.Context, t testing.TB, c *Cluster, timeout time.Duration, ok func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = c.Unseal(ctx, t, nil, append([]string{"status"}, addrArgs(c)...)...)
+		if ok(out) {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("unseal status never reached the expected state within %s:\n%s", timeout, out)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
