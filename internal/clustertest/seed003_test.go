@@ -3,10 +3,14 @@ package clustertest
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/keyturn/keyturn/internal/dockertest"
 )
@@ -115,11 +119,52 @@ func TestSeed003(t *testing.T) {
 		}
 	})
 
+	// Scenario 3: two app containers each get a PKI certificate for their
+	// own DNS name during prestart; each serves TLS with it and the other
+	// verifies it against the PKI's CA (which prestart wrote next to it).
+	testsLauncher := c.Launcher(ctx, t, "launcher-tests", "keyturn-launcher-tests")
+	t.Run("3-certificates-per-container", func(t *testing.T) {
+		probe := tlsprobe(t)
+		webs := map[string]*dockertest.Container{}
+		for _, name := range []string{"web-1", "web-2"} {
+			roleID, wrapped := Mint(ctx, t, testsLauncher, "web", "scenario-3")
+			spec := AppSpec(c, name, roleID, wrapped,
+				"/usr/local/bin/prestart", "-supervise", "-role", "web",
+				"-cert", "/run/app/tls=pki/issue/web?common_name="+name+"&ttl=10m",
+				"--", "/usr/local/bin/tlsprobe", "serve", "-cert", "/run/app/tls", "-addr", ":8443")
+			spec.Files = append(spec.Files, dockertest.File{Path: "/usr/local/bin/tlsprobe", Data: probe, Mode: 0o755})
+			spec.Wait = wait.ForLog("tlsprobe: serving").WithStartupTimeout(90 * time.Second)
+			webs[name] = e.Start(ctx, spec)
+		}
+		for client, server := range map[string]string{"web-2": "web-1", "web-1": "web-2"} {
+			out := webs[client].MustExec(ctx, t, "tlsprobe", "get", "-ca", "/run/app/tls/ca.pem", "https://"+server+":8443/")
+			if !strings.Contains(out, "verified "+server+" (DNS "+server+")") || !strings.Contains(out, "status 200") {
+				t.Errorf("%s -> %s: %s", client, server, out)
+			}
+		}
+		// The certificate names web-1 only: reached by its IP address it
+		// does not verify.
+		ip, err := webs["web-1"].ContainerIP(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := webs["web-2"].Exec(ctx, "tlsprobe", "get", "-ca", "/run/app/tls/ca.pem", "https://"+ip+":8443/")
+		if code == 0 || !strings.Contains(out, "certificate") {
+			t.Errorf("web-1 by IP verified, but its certificate names only web-1: exit %d %s", code, out)
+		}
+		// The cluster's own CA (Vault's TLS) does not vouch for app
+		// certificates from the PKI.
+		code, out, _ = webs["web-2"].Exec(ctx, "tlsprobe", "get", "-ca", CAPath, "https://web-1:8443/")
+		if code == 0 {
+			t.Errorf("web-1 verified against the wrong CA: %s", out)
+		}
+	})
+
 	// Scenario 4: the active node is lost; a standby takes over, the
 	// supervised app keeps renewing through the shared name; the node comes
 	// back sealed and two key turns bring it back.
 	t.Run("4-node-loss", func(t *testing.T) {
-		roleID, wrapped := Mint(ctx, t, c.Launcher(ctx, t, "launcher-tests", "keyturn-launcher-tests"), "fast", "scenario-4")
+		roleID, wrapped := Mint(ctx, t, testsLauncher, "fast", "scenario-4")
 		fast := e.Start(ctx, AppSpec(c, "fast-1", roleID, wrapped, fastEntrypoint...))
 		active := c.Active(ctx, t, 30*time.Second)
 		stopped := c.Nodes[active]
@@ -216,6 +261,49 @@ func TestSeed003(t *testing.T) {
 			t.Logf("NOTE: the message does not say that a new ID must be minted:\n%s", second)
 		}
 	})
+
+	// Scenario 6: a partition longer than the token's TTL. The token
+	// cannot be renewed and expires; the one-time ID is spent, so prestart
+	// cannot log in again: it stops the app and exits 3, and the container
+	// needs a newly minted ID (README, "Partitions").
+	t.Run("6-partition", func(t *testing.T) {
+		roleID, wrapped := Mint(ctx, t, testsLauncher, "fast", "scenario-6")
+		before := c.AppAccessors(ctx, t, "fast")
+		fast := e.Start(ctx, AppSpec(c, "fast-2", roleID, wrapped, fastEntrypoint...))
+		var acc string
+		for a := range c.AppAccessors(ctx, t, "fast") {
+			if !before[a] {
+				acc = a
+			}
+		}
+		if acc == "" {
+			t.Fatal("no token for role fast appeared")
+		}
+		if err := fast.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Longer than the 12 s token TTL.
+		time.Sleep(25 * time.Second)
+		if _, err := c.Root.Auth().Token().LookupAccessorWithContext(ctx, acc); err == nil {
+			t.Errorf("the partitioned app's token is still alive after its TTL")
+		}
+		if err := fast.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+		defer wcancel()
+		code, err := fast.Wait(wctx)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, fast.Logs(ctx))
+		}
+		logs := fast.Logs(ctx)
+		if code != 3 {
+			t.Errorf("after the partition: exit %d, want 3\n%s", code, logs)
+		}
+		if !strings.Contains(logs, "app: got SIGTERM") {
+			t.Errorf("the app was not stopped with SIGTERM:\n%s", logs)
+		}
+	})
 }
 
 func addrArgs(c *Cluster) []string {
@@ -248,4 +336,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// tlsprobe builds the test's TLS helper (testdata/tlsprobe) as a static
+// binary for the containers.
+func tlsprobe(t testing.TB) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "tlsprobe")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testdata/tlsprobe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build tlsprobe: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
