@@ -35,6 +35,8 @@ import (
 const VaultAlias = "vault"
 
 // Cluster is three Vault containers and the operators who unseal them.
+// For a cluster that docker-compose started, only HostAddrs, CAFile and
+// the directory are set (ExternalCluster).
 type Cluster struct {
 	Env   *dockertest.Env
 	CA    *CA
@@ -52,6 +54,12 @@ type Cluster struct {
 	Root *api.Client
 
 	dir string
+}
+
+// ExternalCluster is a cluster started by something else (docker-compose)
+// whose nodes the host reaches at addrs, verified with the CA in caFile.
+func ExternalCluster(t testing.TB, addrs []string, caFile string) *Cluster {
+	return &Cluster{HostAddrs: addrs, CAFile: caFile, dir: t.TempDir()}
 }
 
 // NodeName is the DNS name of node i (0-based) on the network.
@@ -88,9 +96,7 @@ func StartCluster(ctx context.Context, t testing.TB, e *dockertest.Env, n int) *
 	t.Helper()
 	c := &Cluster{Env: e, CA: NewCA(t), dir: t.TempDir()}
 	c.CAFile = filepath.Join(c.dir, "ca.pem")
-	if err := os.WriteFile(c.CAFile, c.CA.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, c.CAFile, c.CA.PEM)
 	var wg sync.WaitGroup
 	c.Nodes = make([]*dockertest.Container, n)
 	errs := make([]error, n)
@@ -172,9 +178,7 @@ func (c *Cluster) Init(ctx context.Context, t testing.TB) {
 		t.Fatal(err)
 	}
 	root := strings.TrimSpace(string(tok))
-	if err := os.WriteFile(filepath.Join(c.dir, "root.token"), []byte(root), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(c.dir, "root.token"), []byte(root))
 	c.Root = c.Client(t, 0, root)
 }
 
@@ -229,7 +233,7 @@ func (c *Cluster) Active(ctx context.Context, t testing.TB, timeout time.Duratio
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 	nodes:
-		for i := range c.Nodes {
+		for i := range c.HostAddrs {
 			for _, x := range except {
 				if x == i {
 					continue nodes
