@@ -13,6 +13,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/keyturn/keyturn/internal/dockertest"
+	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 func TestMain(m *testing.M) { os.Exit(dockertest.Main(m)) }
@@ -262,6 +263,101 @@ func TestSeed003(t *testing.T) {
 		}
 	})
 
+	// The ContainerPilot recipes, run as ContainerPilot runs them (cpemu):
+	// whole environment to every job and health check, SIGTERM to the
+	// job's process group, SIGKILL after its stopTimeout, exit 0 always.
+	t.Run("containerpilot-single-job", func(t *testing.T) {
+		roleID, wrapped := Mint(ctx, t, launcher, "app", "containerpilot-1")
+		before := c.AppAccessors(ctx, t, "app")
+		cp := e.Start(ctx, cpSpec(t, c, "cp-1", "containerpilot.json5", roleID, wrapped))
+		var acc string
+		for a := range c.AppAccessors(ctx, t, "app") {
+			if !before[a] {
+				acc = a
+			}
+		}
+		// Wait for the first health check (every 10 s).
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if code, _, _ := cp.Exec(ctx, "test", "-f", "/run/cpemu/app.health.env"); code == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no health check ran\n%s", cp.Logs(ctx))
+			}
+			time.Sleep(time.Second)
+		}
+		for _, f := range []string{"app", "app.health"} {
+			names := cp.MustExec(ctx, t, "cat", "/run/cpemu/"+f+".env")
+			for _, bad := range []string{"VAULT_ROLE_ID", "VAULT_WRAPPED_SECRET_ID", "VAULT_SECRET_ID", "VAULT_TOKEN"} {
+				if regexp.MustCompile(`(?m)^` + bad + `$`).MatchString(names) {
+					t.Errorf("%s reached ContainerPilot's %s", bad, f)
+				}
+			}
+		}
+		if out := cp.MustExec(ctx, t, "ls", "/run/keyturn/boot"); strings.Contains(out, "secret-id") {
+			t.Errorf("the secret ID file is still there: %s", out)
+		}
+		timeout := 40 * time.Second
+		if err := cp.Stop(ctx, &timeout); err != nil {
+			t.Fatal(err)
+		}
+		code, err := cp.Wait(ctx)
+		logs := cp.Logs(ctx)
+		if err != nil || code != 0 {
+			t.Errorf("exit %d (%v), want ContainerPilot's 0\n%s", code, err, logs)
+		}
+		if !strings.Contains(logs, "app: got SIGTERM") || strings.Contains(logs, "SIGKILL") {
+			t.Errorf("the app was not stopped by SIGTERM through prestart within the stop timeout:\n%s", logs)
+		}
+		if acc == "" {
+			t.Fatal("no token appeared for the app")
+		}
+		if _, err := c.Root.Auth().Token().LookupAccessorWithContext(ctx, acc); err == nil {
+			t.Errorf("the token is still alive after the container stopped")
+		}
+	})
+
+	var spent [2]string
+	t.Run("containerpilot-prestart-pair", func(t *testing.T) {
+		roleID, wrapped := Mint(ctx, t, launcher, "app", "containerpilot-2")
+		spent = [2]string{roleID, wrapped}
+		cp := e.Start(ctx, cpSpec(t, c, "cp-2", "containerpilot-prestart.json5", roleID, wrapped))
+		if code, _, _ := cp.Exec(ctx, "test", "-e", "/run/app/app.env"); code == 0 {
+			t.Errorf("the env file is still there after the main job loaded it")
+		}
+		logs := cp.Logs(ctx)
+		if !strings.Contains(logs, "app: DB_PASSWORD is set (7 characters)") {
+			t.Errorf("the app lacks its secret:\n%s", logs)
+		}
+		timeout := 40 * time.Second
+		if err := cp.Stop(ctx, &timeout); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("containerpilot-prestart-fails", func(t *testing.T) {
+		if spent[1] == "" {
+			t.Fatal("no spent ID from the previous recipe test")
+		}
+		spec := cpSpec(t, c, "cp-3", "containerpilot-prestart.json5", spent[0], spent[1])
+		spec.Wait = nil
+		cp := e.Start(ctx, spec)
+		wctx, wcancel := context.WithTimeout(ctx, 45*time.Second)
+		defer wcancel()
+		code, err := cp.Wait(wctx)
+		logs := cp.Logs(ctx)
+		if err != nil {
+			t.Fatalf("a refused prestart left the container running: %v\n%s", err, logs)
+		}
+		if code != 0 || !strings.Contains(logs, "job stop-on-failure started") || !regexp.MustCompile(`prestart: error: `).MatchString(logs) {
+			t.Errorf("exit %d; want ContainerPilot's 0 after stop-on-failure, with prestart's error in the log:\n%s", code, logs)
+		}
+		if strings.Contains(logs, "app: ready") {
+			t.Errorf("the app started with a spent ID:\n%s", logs)
+		}
+	})
+
 	// Scenario 6: a partition longer than the token's TTL. The token
 	// cannot be renewed and expires; the one-time ID is spent, so prestart
 	// cannot log in again: it stops the app and exits 3, and the container
@@ -338,15 +434,44 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// tlsprobe builds the test's TLS helper (testdata/tlsprobe) as a static
-// binary for the containers.
-func tlsprobe(t testing.TB) []byte {
+// cpSpec is an app container whose entrypoint is cpemu running one of the
+// recipes in compose/, with the bootstrap credentials as files.
+func cpSpec(t testing.TB, c *Cluster, name, recipe, roleID, wrapped string) dockertest.Spec {
+	root, err := vaulttest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(root, "compose", recipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dockertest.Spec{
+		Name:       name,
+		Image:      dockertest.Image("app"),
+		Env:        map[string]string{"VAULT_ADDR": VaultAddr, "VAULT_CACERT": CAPath},
+		Entrypoint: []string{"/usr/local/bin/cpemu", "/etc/containerpilot.json5"},
+		Files: []dockertest.File{
+			{Path: CAPath, Data: c.CA.PEM, Mode: 0o644},
+			{Path: "/usr/local/bin/cpemu", Data: helper(t, "cpemu"), Mode: 0o755},
+			{Path: "/etc/containerpilot.json5", Data: cfg, Mode: 0o644},
+			{Path: "/run/keyturn/boot/role-id", Data: []byte(roleID)},
+			{Path: "/run/keyturn/boot/secret-id", Data: []byte(wrapped)},
+		},
+		Wait: wait.ForLog("app: ready").WithStartupTimeout(90 * time.Second),
+	}
+}
+
+func tlsprobe(t testing.TB) []byte { return helper(t, "tlsprobe") }
+
+// helper builds one of the test's helper commands (testdata/NAME) as a
+// static binary for the containers.
+func helper(t testing.TB, name string) []byte {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "tlsprobe")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testdata/tlsprobe")
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testdata/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build tlsprobe: %v\n%s", err, b)
+		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
