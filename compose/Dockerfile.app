@@ -10,7 +10,7 @@
 FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
-RUN mkdir -p /tmp /run/app /etc/keyturn && chmod 1777 /tmp && chmod 700 /run/app
+RUN mkdir -p /tmp /run/app/tls /etc/keyturn && chmod 1777 /tmp && chmod 700 /run/app /run/app/tls
 COPY prestart /usr/local/bin/prestart
 COPY spec.hcl /etc/keyturn/spec.hcl
 COPY app.sh /usr/local/bin/app

@@ -54,4 +54,4 @@ want app && build app Dockerfile.app prestart -- spec.hcl app.sh
 want operator && build operator Dockerfile.operator issuer unseal s3kms
 want minio && build minio Dockerfile.minio minio
 want kms-local && build kms-local Dockerfile.kms-local kms-local
-docker image ls --filter label=org.keyturn.image=1 --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
+docker image ls --filter label=org.keyturn.image=1 --filter dangling=false --format '{{.Repository}}:{{.Tag}}  {{.Size}}'

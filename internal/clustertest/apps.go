@@ -69,7 +69,7 @@ func (c *Cluster) Launcher(ctx context.Context, t testing.TB, name, tokenRole st
 	if err != nil {
 		t.Fatalf("launcher token: %v", err)
 	}
-	return c.Env.Start(ctx, dockertest.Spec{
+	return c.Env.Start(ctx, t, dockertest.Spec{
 		Name:  name,
 		Image: dockertest.Image("operator"),
 		Env:   map[string]string{"VAULT_ADDR": VaultAddr, "VAULT_CACERT": CAPath},
@@ -145,7 +145,9 @@ func (c *Cluster) AppAccessors(ctx context.Context, t testing.TB, role string) m
 // under prestart -supervise.
 func ChildPID(ctx context.Context, t testing.TB, app *dockertest.Container) string {
 	t.Helper()
-	out := strings.Fields(app.MustExec(ctx, t, "pgrep", "-P", "1"))
+	// busybox has no pgrep: the fourth field of /proc/PID/stat is the
+	// parent's PID (docker exec's processes have parent 0).
+	out := strings.Fields(app.MustExec(ctx, t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r pid comm state ppid rest < "$s" && [ "$ppid" = 1 ] && echo "$pid"; done; true`))
 	if len(out) != 1 {
 		t.Fatalf("PID 1 of %s has children %v, want one", app.Name, out)
 	}

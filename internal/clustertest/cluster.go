@@ -54,12 +54,15 @@ type Cluster struct {
 	Root *api.Client
 
 	dir string
+	// owner is the top-level test: the operators' keyrings live as long
+	// as it does, not only as long as the subtest that made them.
+	owner testing.TB
 }
 
 // ExternalCluster is a cluster started by something else (docker-compose)
 // whose nodes the host reaches at addrs, verified with the CA in caFile.
 func ExternalCluster(t testing.TB, addrs []string, caFile string) *Cluster {
-	return &Cluster{HostAddrs: addrs, CAFile: caFile, dir: t.TempDir()}
+	return &Cluster{HostAddrs: addrs, CAFile: caFile, dir: t.TempDir(), owner: t}
 }
 
 // NodeName is the DNS name of node i (0-based) on the network.
@@ -94,7 +97,7 @@ ui            = false
 // StartCluster starts n uninitialised Vault nodes on the env's network.
 func StartCluster(ctx context.Context, t testing.TB, e *dockertest.Env, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{Env: e, CA: NewCA(t), dir: t.TempDir()}
+	c := &Cluster{Env: e, CA: NewCA(t), dir: t.TempDir(), owner: t}
 	c.CAFile = filepath.Join(c.dir, "ca.pem")
 	writeFile(t, c.CAFile, c.CA.PEM)
 	var wg sync.WaitGroup
@@ -141,7 +144,7 @@ func (c *Cluster) Init(ctx context.Context, t testing.TB) {
 	names := []string{"alice", "bob", "carol"}
 	args := []string{"init", "-threshold", "2", "-out", filepath.Join(c.dir, "keys"), "-address", c.HostAddrs[0]}
 	for _, name := range names {
-		g := scripttest.NewGnuPG(t, name, "", "future-default")
+		g := scripttest.NewGnuPG(c.owner, name, "", "future-default")
 		pub, err := g.PublicKey()
 		if err != nil {
 			t.Fatal(err)
@@ -248,6 +251,26 @@ func (c *Cluster) Active(ctx context.Context, t testing.TB, timeout time.Duratio
 	}
 	t.Fatalf("no active Vault node within %s", timeout)
 	return -1
+}
+
+// Voters counts the raft peers that vote, and all peers.
+func (c *Cluster) Voters(ctx context.Context, t testing.TB) (voters, total int) {
+	t.Helper()
+	sec, err := c.Root.Logical().ReadWithContext(ctx, "sys/storage/raft/configuration")
+	if err != nil || sec == nil {
+		t.Fatalf("raft configuration: %v", err)
+	}
+	cfg, _ := sec.Data["config"].(map[string]any)
+	servers, _ := cfg["servers"].([]any)
+	for _, s := range servers {
+		if m, _ := s.(map[string]any); m != nil {
+			total++
+			if v, _ := m["voter"].(bool); v {
+				voters++
+			}
+		}
+	}
+	return voters, total
 }
 
 // binDir is the module's bin/, where make build puts the tools.

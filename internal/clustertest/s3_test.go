@@ -24,12 +24,12 @@ func TestS3Variant(t *testing.T) {
 	_, _ = rand.Read(b)
 	user, pass := "keyturn-"+hex.EncodeToString(b[:4]), hex.EncodeToString(b)
 
-	e.Start(ctx, dockertest.Spec{
+	e.Start(ctx, t, dockertest.Spec{
 		Name: "minio", Image: dockertest.Image("minio"),
 		Env:  map[string]string{"MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": pass, "MINIO_UPDATE": "off"},
 		Wait: wait.ForHTTP("/minio/health/ready").WithPort("9000/tcp").WithStartupTimeout(time.Minute),
 	})
-	kms := e.Start(ctx, dockertest.Spec{
+	kms := e.Start(ctx, t, dockertest.Spec{
 		Name: "kms", Image: dockertest.Image("kms-local"),
 		Cmd:  []string{"-addr", "0.0.0.0:4599", "-key", "alias/app-dev", "-key", "alias/attacker"},
 		Wait: wait.ForLog("alias/attacker").WithStartupTimeout(30 * time.Second),
@@ -48,13 +48,13 @@ func TestS3Variant(t *testing.T) {
 		"AWS_S3_USE_PATH_STYLE":     "true",
 		"AWS_EC2_METADATA_DISABLED": "true",
 	}
-	ops := e.Start(ctx, dockertest.Spec{Name: "ops", Image: dockertest.Image("operator"), Env: aws, Entrypoint: []string{"/bin/sh", "-c", "exec sleep 3600"}})
+	ops := e.Start(ctx, t, dockertest.Spec{Name: "ops", Image: dockertest.Image("operator"), Env: aws, Entrypoint: []string{"/bin/sh", "-c", "exec sleep 3600"}})
 	const obj = "s3://secrets/app/dev.env"
 	ops.MustExec(ctx, t, "s3kms", "mb", "s3://secrets")
 	ops.MustExec(ctx, t, "sh", "-c", `printf "DB_PASSWORD='orange1'\nAPP_GREETING=hello\n" | s3kms push `+obj+` -kms-key 'alias/app-{env}' -env dev`)
 
 	run := func(name string) (*dockertest.Container, int) {
-		app := e.Start(ctx, dockertest.Spec{
+		app := e.Start(ctx, t, dockertest.Spec{
 			Name: name, Image: dockertest.Image("app"), Env: aws,
 			Entrypoint: []string{"/usr/local/bin/prestart", "-secrets", obj + "?kms=" + arn, "--", "/usr/local/bin/app"},
 		})

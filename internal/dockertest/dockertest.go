@@ -214,12 +214,13 @@ type Container struct {
 	env  *Env
 }
 
-// Start creates and starts a container on the network.
-func (e *Env) Start(ctx context.Context, s Spec) *Container {
-	e.t.Helper()
+// Start creates and starts a container on the network; t is the (sub)test
+// that fails if it cannot.
+func (e *Env) Start(ctx context.Context, t testing.TB, s Spec) *Container {
+	t.Helper()
 	c, err := e.TryStart(ctx, s)
 	if err != nil {
-		e.t.Fatalf("dockertest: start %s: %v", s.Name, err)
+		t.Fatalf("dockertest: start %s: %v", s.Name, err)
 	}
 	return c
 }

@@ -16,12 +16,12 @@ func TestNetworkNamesFilesExit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := New(ctx, t)
-	srv := e.Start(ctx, Spec{
+	srv := e.Start(ctx, t, Spec{
 		Name: "srv", Aliases: []string{"shared"}, Image: Image("operator"),
 		Entrypoint: []string{"/bin/sh", "-c", "echo hello-from-srv > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"},
 		Files:      []File{{Path: "/run/keyturn/token", Data: []byte("x"), Mode: 0o600}},
 	})
-	cli := e.Start(ctx, Spec{Name: "cli", Image: Image("operator"), Entrypoint: []string{"/bin/sh", "-c", "sleep 600"}})
+	cli := e.Start(ctx, t, Spec{Name: "cli", Image: Image("operator"), Entrypoint: []string{"/bin/sh", "-c", "sleep 600"}})
 
 	out := srv.MustExec(ctx, t, "stat", "-c", "%a", "/run/keyturn/token")
 	if strings.TrimSpace(out) != "600" {
@@ -53,7 +53,7 @@ func TestNetworkNamesFilesExit(t *testing.T) {
 	}
 	cli.MustExec(ctx, t, "wget", "-qO-", "http://srv:8080/index.html")
 
-	one := e.Start(ctx, Spec{Name: "one", Image: Image("operator"), Entrypoint: []string{"/bin/sh", "-c", "echo bye; exit 3"}})
+	one := e.Start(ctx, t, Spec{Name: "one", Image: Image("operator"), Entrypoint: []string{"/bin/sh", "-c", "echo bye; exit 3"}})
 	code, err := one.Wait(ctx)
 	if err != nil || code != 3 {
 		t.Fatalf("exit code %d (%v), want 3", code, err)
