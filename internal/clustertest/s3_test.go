@@ -27,7 +27,7 @@ func TestS3Variant(t *testing.T) {
 	e.Start(ctx, t, dockertest.Spec{
 		Name: "minio", Image: dockertest.Image("minio"),
 		Env:  map[string]string{"MINIO_ROOT_USER": user, "MINIO_ROOT_PASSWORD": pass, "MINIO_UPDATE": "off"},
-		Wait: wait.ForHTTP("/minio/health/ready").WithPort("9000/tcp").WithStartupTimeout(time.Minute),
+		Wait: wait.ForLog("API: http").WithStartupTimeout(time.Minute),
 	})
 	kms := e.Start(ctx, t, dockertest.Spec{
 		Name: "kms", Image: dockertest.Image("kms-local"),
