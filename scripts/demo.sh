@@ -158,6 +158,7 @@ while :; do sleep 1 & wait $!; done
 EOF
 chmod +x "$work/app.sh"
 show "prestart -supervise -role app -secret DB_PASSWORD=vault://secret/app/db#password -cert tls=pki/issue/app?common_name=web.app.internal -poll 1s -- app.sh"
+mkdir -m 700 "$work/tls-app"
 CERT_DIR=$work/tls-app VAULT_ROLE_ID=$(cat "$work/role.id") "$BIN/prestart" -supervise -role app \
 	-secret-id-file "$work/boot.id" -secret 'DB_PASSWORD=vault://secret/app/db#password' \
 	-cert "$work/tls-app=pki/issue/app?common_name=web.app.internal&ttl=10m" -poll 1s -grace 5s \
@@ -166,9 +167,8 @@ sup=$!
 pids+=($sup)
 for _ in $(seq 100); do grep -q 'app\[' "$work/app.out" && break; sleep 0.1; done
 indent <"$work/app.out"
-acc=$(vroot list -format=json auth/token/accessors | tr -d '[]", ' | grep . | while read -r x; do
-	vroot token lookup -accessor -format=json "$x" 2>/dev/null | grep -q '"role_name": "app"' && echo "$x"
-done | tail -1)
+# prestart logs its token's accessor (never the token) at info level.
+acc=$(grep -o 'token_accessor=[^ ]*' "$work/app.out" | head -1 | cut -d= -f2)
 
 step "operator changes the secret: prestart re-reads it and restarts the app with the new value"
 show "vault kv put secret/app/db password=lemon2"
