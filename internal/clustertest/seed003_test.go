@@ -217,6 +217,20 @@ func TestSeed003(t *testing.T) {
 		waitStatus(ctx, t, c, time.Minute, func(out string) bool {
 			return strings.Count(out, " active ") == 1 && strings.Count(out, " standby ") == 2
 		})
+		// A standby that has just been unsealed answers "active cluster
+		// node not found" until it has connected to the active node: wait
+		// until a read through every node succeeds.
+		deadline = time.Now().Add(time.Minute)
+		for i := 0; i < len(c.Nodes); {
+			if _, err := c.RootOn(t, i).Logical().ReadWithContext(ctx, "secret/data/app/db"); err != nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("reads through %s still fail: %v", NodeName(i), err)
+				}
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+			i++
+		}
 		if err := fast.Stop(ctx, &timeout); err != nil {
 			t.Error(err)
 		}
