@@ -50,7 +50,17 @@ func TestS3Variant(t *testing.T) {
 	}
 	ops := e.Start(ctx, t, dockertest.Spec{Name: "ops", Image: dockertest.Image("operator"), Env: aws, Entrypoint: []string{"/bin/sh", "-c", "exec sleep 3600"}})
 	const obj = "s3://secrets/app/dev.env"
-	ops.MustExec(ctx, t, "s3kms", "mb", "s3://secrets")
+	// MinIO logs its address a moment before it serves requests.
+	for i := 0; ; i++ {
+		code, out, err := ops.Exec(ctx, "s3kms", "mb", "s3://secrets")
+		if err == nil && code == 0 {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("s3kms mb: exit %d (%v)\n%s", code, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	ops.MustExec(ctx, t, "sh", "-c", `printf "DB_PASSWORD='orange1'\nAPP_GREETING=hello\n" | s3kms push `+obj+` -kms-key 'alias/app-{env}' -env dev`)
 
 	run := func(name string) (*dockertest.Container, int) {
