@@ -1,17 +1,20 @@
 # keyturn: `make demo` runs the main flow against a local Vault it starts
-# itself; `make test` runs every test against real servers.
+# itself; `make test` runs every test against real servers, the container
+# suite included; `make test-host` runs every test that needs no Docker.
 GO      ?= go
 BIN     := $(CURDIR)/bin
 CMDS    := issuer prestart unseal s3kms kms-local
+# Static binaries: the same files run on the host and FROM scratch images.
+export CGO_ENABLED := 0
 
-.PHONY: all build tools demo demo-s3 test bench vet clean
+.PHONY: all build tools images demo demo-s3 demo-cluster test test-host test-containers docker-check bench vet clean
 
 all: build
 
 build: $(addprefix $(BIN)/,$(CMDS))
 
 $(BIN)/%: FORCE
-	$(GO) build -o $@ ./cmd/$*
+	$(GO) build -trimpath -o $@ ./cmd/$*
 
 # The real Vault, built once from the pinned module in tools/vault with
 # -tags minimal. Linking needs about 3 GB of RAM: never in parallel with
@@ -33,8 +36,26 @@ demo: tools build
 demo-s3: tools build
 	./scripts/demo-s3.sh
 
-test: tools
+# Local images (compose/Dockerfile.*) from bin/ and busybox-static.
+images: tools build docker-check
+	./scripts/images.sh
+
+demo-cluster: images
+	./scripts/demo-cluster.sh
+
+test: tools build docker-check images
 	$(GO) test -count=1 -timeout 30m ./...
+
+test-host: tools
+	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /internal/clustertest)
+
+test-containers: images
+	$(GO) test -count=1 -timeout 15m ./internal/dockertest/... ./internal/clustertest/...
+
+docker-check:
+	@docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1 || { \
+		echo "make: error: no Docker engine reachable: the container suite needs one" >&2; \
+		echo "make: hint: run make test-host for every test that needs no Docker" >&2; exit 1; }
 
 # Ratios against Vault Agent and the shell way on one Vault, in one run.
 bench: tools

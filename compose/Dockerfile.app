@@ -1,10 +1,20 @@
-# An app image whose entrypoint is prestart. Build prestart static:
-#   CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o prestart ./cmd/prestart
-FROM alpine:3.20
+# An app image whose entrypoint is prestart (PID 1). Its secret contract is
+# spec.hcl; the launcher hands over VAULT_ROLE_ID and VAULT_WRAPPED_SECRET_ID
+# for one start, and prestart removes them from the app's environment.
+#
+# Built FROM scratch with busybox-static (the example app is a shell
+# script). On a distro base, replace the first three instructions with e.g.
+#   FROM debian:bookworm-slim
+#   RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
+# and copy your own app instead of app.sh.
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /tmp /run/app/tls /etc/keyturn && chmod 1777 /tmp && chmod 700 /run/app /run/app/tls
 COPY prestart /usr/local/bin/prestart
 COPY spec.hcl /etc/keyturn/spec.hcl
-COPY app /usr/local/bin/app
-# prestart is PID 1: it forwards signals to the app's process group, reaps
-# zombies and exits with the app's status.
+COPY app.sh /usr/local/bin/app
+# prestart -supervise forwards signals to the app's process group, reaps
+# zombies, renews the token and exits with the app's status.
 ENTRYPOINT ["/usr/local/bin/prestart", "-supervise", "-role", "app", "-spec", "/etc/keyturn/spec.hcl", "--"]
 CMD ["/usr/local/bin/app"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# keyturn demo, S3 + KMS part: the flow of teams without Vault (seeds 000 to
-# 002 and 004) against a local MinIO and kms-local (keyturn's KMS test
+# keyturn demo, S3 + KMS part: the flow of teams without Vault (an env file
+# in S3 under KMS, one KMS blob per secret) against a local MinIO and kms-local (keyturn's KMS test
 # server), both started and stopped by this script on free loopback ports.
 #
 #   ops:       s3kms push / set      an env file, sealed under a KMS key per environment

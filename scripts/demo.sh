@@ -1,91 +1,207 @@
 #!/usr/bin/env bash
-# keyturn demo: the seed-003 flow end to end against a local Vault that this
-# script starts and stops itself.
+# keyturn demo: Vault HA with an own CA, operators, a CI launcher and a
+# supervised app, end to end on loopback, without Docker. The script
+# starts and stops everything itself.
 #
-#   operator:  issuer bootstrap       roles, policies and the launcher's rights
-#   launcher:  issuer mint            one wrapped, one-time secret ID per container
-#   container: prestart -- app        unwrap (after checking where it came from),
-#                                     log in, read, exec the app with its secret
+#   operators: unseal init / key    a three-node raft cluster, TLS from an own
+#                                    CA, shares encrypted to three gpg keys
+#   operator:  issuer bootstrap     roles, policies and the launcher's rights
+#   launcher:  issuer mint          one wrapped, one-time secret ID per start
+#   container: prestart -supervise  unwrap (after checking where it came from),
+#                                    log in, read KV, issue a PKI certificate,
+#                                    run the app, restart it when the secret
+#                                    changes, revoke the token on SIGTERM
 #
-# Tokens and IDs travel through files and the environment, never argv.
+# Tokens, shares and IDs travel through files and the environment, never argv.
+# Needs bin/vault, bin/unseal, bin/issuer, bin/prestart, gpg and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin
+for b in vault unseal issuer prestart; do
+	[ -x "$BIN/$b" ] || { echo "demo: $BIN/$b is missing; run make tools build" >&2; exit 1; }
+done
+for c in gpg openssl; do
+	command -v "$c" >/dev/null || { echo "demo: $c is missing (apt-get install -y gnupg openssl)" >&2; exit 1; }
+done
 work=$(mktemp -d "${TMPDIR:-/tmp}/keyturn-demo.XXXXXX")
 chmod 700 "$work"
-vault_pid=
+pids=()
 cleanup() {
-	if [ -n "$vault_pid" ]; then
-		kill "$vault_pid" 2>/dev/null || true
-		wait "$vault_pid" 2>/dev/null || true
-	fi
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for g in "$work"/gpg-*; do [ -d "$g" ] && GNUPGHOME=$g gpgconf --kill gpg-agent 2>/dev/null; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
+start=$SECONDS
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '    $ %s\n' "$*"; }
+indent() { sed 's/^/    /'; }
 
 # A free loopback port: the first that nothing answers on.
-port=
-for _ in $(seq 50); do
-	p=$((20000 + RANDOM % 20000))
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "demo: no free port found" >&2; exit 1; }
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 20000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "demo: no free port found" >&2
+	exit 1
+}
+unset VAULT_TOKEN VAULT_ADDR VAULT_ROLE_ID VAULT_SECRET_ID VAULT_WRAPPED_SECRET_ID VAULT_NAMESPACE VAULT_CACERT
 
-step "start a dev Vault on 127.0.0.1:$port (log: $work/vault.log)"
-root_token="root-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-printf '%s\n' "$root_token" > "$work/root.token"
-VAULT_DEV_ROOT_TOKEN_ID="$root_token" HOME="$work" \
-	"$BIN/vault" server -dev -dev-no-store-token -dev-listen-address="127.0.0.1:$port" >"$work/vault.log" 2>&1 &
-vault_pid=$!
-export VAULT_ADDR="http://127.0.0.1:$port"
-unset VAULT_TOKEN VAULT_ROLE_ID VAULT_SECRET_ID VAULT_WRAPPED_SECRET_ID VAULT_NAMESPACE
+step "operator: an own CA and a certificate per node (compose/tls.sh)"
+compose/tls.sh "$work/tls" | indent
+export VAULT_CACERT=$work/tls/ca.pem
+
+step "start a three-node Vault cluster on loopback: raft storage, TLS, retry_join with the CA"
+api=() clu=()
+for i in 1 2 3; do api+=("$(free_port)"); clu+=("$(free_port)"); done
+addrs=()
+for i in 0 1 2; do
+	n=vault-$((i + 1))
+	mkdir -m 700 -p "$work/$n/raft"
+	{
+		printf 'storage "raft" {\n  path = "%s"\n  node_id = "%s"\n' "$work/$n/raft" "$n"
+		for j in 0 1 2; do
+			[ "$j" = "$i" ] && continue
+			printf '  retry_join {\n    leader_api_addr = "https://127.0.0.1:%s"\n    leader_ca_cert_file = "%s"\n  }\n' "${api[$j]}" "$VAULT_CACERT"
+		done
+		printf '}\nlistener "tcp" {\n  address = "127.0.0.1:%s"\n  cluster_address = "127.0.0.1:%s"\n' "${api[$i]}" "${clu[$i]}"
+		printf '  tls_cert_file = "%s"\n  tls_key_file = "%s"\n}\n' "$work/tls/$n/server.pem" "$work/tls/$n/server-key.pem"
+		printf 'api_addr = "https://127.0.0.1:%s"\ncluster_addr = "https://127.0.0.1:%s"\ndisable_mlock = true\n' "${api[$i]}" "${clu[$i]}"
+	} >"$work/$n/vault.hcl"
+	HOME=$work "$BIN/vault" server -config "$work/$n/vault.hcl" >"$work/$n.log" 2>&1 &
+	pids+=($!)
+	addrs+=(-address "https://127.0.0.1:${api[$i]}")
+	echo "    $n  https://127.0.0.1:${api[$i]}  (log: $work/$n.log)"
+done
 for _ in $(seq 100); do
-	if "$BIN/vault" status >/dev/null 2>&1; then break; fi
+	[ "$("$BIN/unseal" status "${addrs[@]}" 2>/dev/null | grep -c uninitialized)" = 3 ] && break
 	sleep 0.1
 done
-"$BIN/vault" status >/dev/null || { cat "$work/vault.log"; exit 1; }
 
-step "operator: bootstrap roles, policies and the CI launcher from examples/approle.hcl"
-show "issuer bootstrap -config examples/approle.hcl -dry-run"
-"$BIN/issuer" bootstrap -config examples/approle.hcl -token-file "$work/root.token" -dry-run | sed 's/^/    /'
-show "issuer bootstrap -config examples/approle.hcl"
-"$BIN/issuer" bootstrap -config examples/approle.hcl -token-file "$work/root.token" | tail -1 | sed 's/^/    /'
-show "issuer bootstrap -config examples/approle.hcl   # again: nothing to do"
-"$BIN/issuer" bootstrap -config examples/approle.hcl -token-file "$work/root.token" | sed 's/^/    /'
+step "three operators, each with their own gpg key"
+for who in alice bob carol; do
+	mkdir -m 700 "$work/gpg-$who"
+	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --passphrase '' --pinentry-mode loopback \
+		--quick-gen-key "${who^} <$who@example.com>" future-default default never 2>/dev/null
+	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --export --armor "$who@example.com" >"$work/$who.asc"
+done
+ls "$work"/*.asc | xargs -n1 basename | indent
 
-step "operator: store the app's database password and give CI its own token"
+step "unseal init: Vault encrypts each share to one operator's key; nothing in the clear"
+show "unseal init -threshold 2 -pgp-key alice.asc -pgp-key bob.asc -pgp-key carol.asc -out keys"
+"$BIN/unseal" init -threshold 2 -pgp-key "$work/alice.asc" -pgp-key "$work/bob.asc" -pgp-key "$work/carol.asc" \
+	-out "$work/keys" "${addrs[@]:0:2}" | indent
+
+step "alice and bob turn their keys against every node, at about the same time"
+show "unseal key -key-file keys/alice.asc.key -address ... -address ... -address ...   # and bob"
+GNUPGHOME=$work/gpg-alice "$BIN/unseal" key -key-file "$work/keys/alice.asc.key" "${addrs[@]}" >"$work/alice.out" 2>&1 &
+a=$!
+GNUPGHOME=$work/gpg-bob "$BIN/unseal" key -key-file "$work/keys/bob.asc.key" "${addrs[@]}" 2>&1 | indent
+wait "$a" || { cat "$work/alice.out"; exit 1; }
+for _ in $(seq 100); do
+	"$BIN/unseal" status "${addrs[@]}" >"$work/status" 2>&1 && grep -q ' active ' "$work/status" &&
+		[ "$(grep -c ' standby ' "$work/status")" = 2 ] && break
+	sleep 0.2
+done
+show "unseal status"
+indent <"$work/status"
+
+export VAULT_ADDR=https://127.0.0.1:${api[0]}
+base64 -d <"$work/keys/root-token.key" | GNUPGHOME=$work/gpg-alice gpg --batch --quiet -d >"$work/root.token" 2>/dev/null
+chmod 600 "$work/root.token"
+vroot() { VAULT_TOKEN=$(cat "$work/root.token") "$BIN/vault" "$@"; }
+
+step "operator: a KV secret, a PKI for app certificates, roles and the CI launcher"
+vroot secrets enable -path=secret kv-v2 >/dev/null
+vroot secrets enable pki >/dev/null
+vroot secrets tune -max-lease-ttl=8760h pki >/dev/null
+vroot write -field=certificate pki/root/generate/internal common_name="keyturn demo apps CA" ttl=8760h >/dev/null
+vroot write pki/roles/app allowed_domains=app.internal allow_subdomains=true max_ttl=1h >/dev/null
 show "vault kv put secret/app/db password=orange1"
-VAULT_TOKEN="$root_token" "$BIN/vault" kv put secret/app/db password=orange1 >/dev/null
-show "vault token create -role=keyturn-launcher-ci   # into a file, not the terminal"
-VAULT_TOKEN="$root_token" "$BIN/vault" token create -role=keyturn-launcher-ci -field=token > "$work/launcher.token"
+for _ in $(seq 50); do vroot kv put secret/app/db password=orange1 >/dev/null 2>&1 && break; sleep 0.2; done
+vroot kv put secret/app/config greeting=hello >/dev/null
+show "issuer bootstrap -config examples/approle.hcl"
+"$BIN/issuer" bootstrap -config examples/approle.hcl -token-file "$work/root.token" | tail -1 | indent
+cat >"$work/pki.hcl" <<'EOF'
+# The app may also issue its own certificate.
+policy "app-pki" {
+  text = <<-EOT
+    path "pki/issue/app" {
+      capabilities = ["update"]
+    }
+  EOT
+}
+role "app" {
+  token_policies = ["app-read", "app-pki"]
+}
+EOF
+show "issuer bootstrap -config pki.hcl   # policy app-pki, added to role app"
+"$BIN/issuer" bootstrap -config "$work/pki.hcl" -token-file "$work/root.token" | tail -1 | indent
+vroot token create -role=keyturn-launcher-ci -field=token >"$work/launcher.token"
 
-step "launcher (CI, with its own token): mint a one-time, wrapped secret ID for one container"
-show "issuer role-id -role app"
-"$BIN/issuer" role-id -role app -token-file "$work/launcher.token" > "$work/role.id"
-show "issuer mint -role app -meta job=demo-1 -format env -out boot.env"
-"$BIN/issuer" mint -role app -token-file "$work/launcher.token" -meta job=demo-1 -meta image=app:1 -format env -out "$work/boot.env" 2>&1 | sed 's/^/    /'
-show "issuer list -role app"
-"$BIN/issuer" list -role app -token-file "$work/launcher.token" | sed 's/^/    /'
-show "issuer mint -role other   # not this launcher's role"
-if "$BIN/issuer" mint -role other -token-file "$work/launcher.token" 2>&1 | sed 's/^/    /'; then :; fi
+step "launcher (CI, with its own token only): a one-time, wrapped secret ID for one container"
+show "issuer mint -role app -meta job=demo-1 -out boot.id"
+"$BIN/issuer" role-id -role app -token-file "$work/launcher.token" >"$work/role.id"
+"$BIN/issuer" mint -role app -token-file "$work/launcher.token" -meta job=demo-1 -out "$work/boot.id" 2>&1 | indent
 
-step "container: prestart unwraps, logs in, reads, and execs the app"
-cp "$work/boot.env" "$work/boot-copy.env"
-show "VAULT_ROLE_ID=... prestart -secret-id-file boot.env -role app -secret DB_PASSWORD=vault://secret/app/db#password -- sh -c 'echo ...'"
-VAULT_ROLE_ID="$(cat "$work/role.id")" "$BIN/prestart" -secret-id-file "$work/boot.env" -role app \
-	-secret 'DB_PASSWORD=vault://secret/app/db#password' \
-	-- sh -c 'echo "    the app sees DB_PASSWORD=$DB_PASSWORD"; echo "    and no bootstrap credential: ${VAULT_WRAPPED_SECRET_ID:-none} ${VAULT_ROLE_ID:-none} ${VAULT_TOKEN:-none}"'
+step "container: prestart -supervise with a KV secret and a PKI certificate"
+cat >"$work/app.sh" <<'EOF'
+#!/bin/sh
+# The demo app: it shows what it got (the password's value only because this
+# is a demo) and serves until told to stop.
+echo "app[$$]: DB_PASSWORD=$DB_PASSWORD, certificate: $(openssl x509 -in "$CERT_DIR/cert.pem" -noout -subject 2>/dev/null | sed 's/^subject=//'), bootstrap credentials in my environment: $(env | grep -c '^VAULT_\(ROLE_ID\|WRAPPED_SECRET_ID\|SECRET_ID\|TOKEN\)=')"
+trap 'echo "app[$$]: SIGTERM, exiting"; exit 0' TERM
+while :; do sleep 1 & wait $!; done
+EOF
+chmod +x "$work/app.sh"
+show "prestart -supervise -role app -secret DB_PASSWORD=vault://secret/app/db#password -cert tls=pki/issue/app?common_name=web.app.internal -poll 1s -- app.sh"
+mkdir -m 700 "$work/tls-app"
+CERT_DIR=$work/tls-app VAULT_ROLE_ID=$(cat "$work/role.id") "$BIN/prestart" -supervise -role app \
+	-secret-id-file "$work/boot.id" -secret 'DB_PASSWORD=vault://secret/app/db#password' \
+	-cert "$work/tls-app=pki/issue/app?common_name=web.app.internal&ttl=10m" -poll 1s -grace 5s \
+	-log-level info -- "$work/app.sh" >"$work/app.out" 2>&1 &
+sup=$!
+pids+=($sup)
+for _ in $(seq 100); do grep -q 'app\[' "$work/app.out" && break; sleep 0.1; done
+indent <"$work/app.out"
+# prestart logs its token's accessor (never the token) at info level.
+acc=$(grep -o 'token_accessor=[^ ]*' "$work/app.out" | head -1 | cut -d= -f2)
+
+step "operator changes the secret: prestart re-reads it and restarts the app with the new value"
+show "vault kv put secret/app/db password=lemon2"
+vroot kv put secret/app/db password=lemon2 >/dev/null
+for _ in $(seq 100); do grep -q 'lemon2' "$work/app.out" && break; sleep 0.1; done
+grep 'app\[' "$work/app.out" | tail -2 | indent
+
+step "SIGTERM: prestart forwards it, the app exits, the token is revoked"
+show "kill -TERM <prestart>"
+kill -TERM "$sup"
+rc=0
+wait "$sup" || rc=$?
+tail -1 "$work/app.out" | indent
+echo "    prestart exit status: $rc"
+show "vault token lookup -accessor $acc"
+if vroot token lookup -accessor "$acc" >/dev/null 2>&1; then
+	echo "demo: the token is still alive" >&2
+	exit 1
+fi
+echo "    the token is gone"
 
 step "the same one-time ID again (someone copied it): refused, exit 3, the app never starts"
+"$BIN/issuer" mint -role app -token-file "$work/launcher.token" -meta job=demo-2 -out "$work/boot2.id" >/dev/null 2>&1
+cp "$work/boot2.id" "$work/boot2-copy.id"
+VAULT_ROLE_ID=$(cat "$work/role.id") "$BIN/prestart" -role app -secret-id-file "$work/boot2.id" \
+	-secret 'DB_PASSWORD=vault://secret/app/db#password' -- true
 set +e
-VAULT_ROLE_ID="$(cat "$work/role.id")" "$BIN/prestart" -secret-id-file "$work/boot-copy.env" -role app \
-	-secret 'DB_PASSWORD=vault://secret/app/db#password' -- sh -c 'echo "    the app started (it should not have)"' 2>&1 | sed 's/^/    /'
+VAULT_ROLE_ID=$(cat "$work/role.id") "$BIN/prestart" -role app -secret-id-file "$work/boot2-copy.id" \
+	-secret 'DB_PASSWORD=vault://secret/app/db#password' -- sh -c 'echo "    the app started (it should not have)"' 2>&1 | indent
 rc=${PIPESTATUS[0]}
 set -e
 echo "    exit status: $rc"
 [ "$rc" -eq 3 ] || { echo "demo: expected exit 3" >&2; exit 1; }
 
-step "done: stopping Vault"
+step "done in $((SECONDS - start)) s: stopping the cluster"
