@@ -47,7 +47,7 @@ test: tools build docker-check images
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-host: tools
-	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /internal/clustertest)
+	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v -e /internal/clustertest -e /internal/dockertest)
 
 test-containers: images
 	$(GO) test -count=1 -timeout 15m ./internal/dockertest/... ./internal/clustertest/...
