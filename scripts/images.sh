@@ -18,14 +18,16 @@ hint() { echo "images: hint: $*" >&2; }
 command -v docker >/dev/null || { hint "install the Docker engine, or run make test-host"; die "docker not found"; }
 docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1 || { hint "start the Docker engine, or run make test-host"; die "no Docker engine reachable"; }
 [ -x "$busybox" ] || { hint "apt-get install -y busybox-static"; die "$busybox not found"; }
-"$busybox" --help 2>&1 | head -1 | grep -q BusyBox || die "$busybox is not busybox"
+# Read the whole output before matching: with pipefail, a reader that stops
+# early (head, grep -q) can fail the pipeline through SIGPIPE.
+case "$("$busybox" --help 2>&1 || true)" in *BusyBox*) ;; *) die "$busybox is not busybox" ;; esac
 
 # A binary linked against libc would not start FROM scratch.
 static() {
 	local f
 	f=$(readlink -f "$bin/$1") || die "bin/$1 not found (make build tools)"
 	[ -f "$f" ] || die "bin/$1 not found (make build tools)"
-	go version -m "$f" | grep -q 'CGO_ENABLED=0' || die "bin/$1 is not a static build (CGO_ENABLED=0)"
+	case "$(go version -m "$f")" in *CGO_ENABLED=0*) ;; *) die "bin/$1 is not a static build (CGO_ENABLED=0)" ;; esac
 	echo "$f"
 }
 

@@ -20,6 +20,7 @@ func exitCode(err error) error {
 	var le *launch.Error
 	var st *prestart.ExitStatus
 	var ue *prestart.UsageError
+	var spent *prestart.ConsumedError
 	var hints []string
 	if h := s3src.Hint(err); h != "" {
 		hints = append(hints, h)
@@ -31,6 +32,10 @@ func exitCode(err error) error {
 		return cli.Fail(cli.ExitUsage, err, ue.Hints...)
 	case errors.As(err, &st):
 		return cli.ExitCode(st.Code)
+	case errors.As(err, &spent) && spent.Credential:
+		return cli.Fail(cli.ExitDenied, err, "have the launcher mint a new one-time ID for every start (issuer mint)")
+	case errors.As(err, &spent):
+		return cli.Fail(cli.ExitFailed, err, "restart the whole container, with a newly minted one-time ID, rather than the main job alone")
 	case errors.As(err, &le):
 		return cli.Fail(le.Code, err)
 	case errors.Is(err, approle.ErrWrappingToken), errors.Is(err, approle.ErrSecretID):

@@ -40,6 +40,8 @@ func TestExitCodes(t *testing.T) {
 		{&launch.Error{Command: "x", Code: 127, Err: errors.New("not found")}, 127, ""},
 		{&launch.Error{Command: "x", Code: 126, Err: errors.New("denied")}, 126, ""},
 		{&prestart.ExitStatus{Code: 42}, 42, ""},
+		{&prestart.ConsumedError{What: "secret ID file", Path: "/run/sid", Credential: true}, 3, "mint a new one-time ID"},
+		{&prestart.ConsumedError{What: "env file", Path: "/run/app.env"}, 1, "newly minted"},
 	} {
 		var stderr bytes.Buffer
 		ui := &cli.UI{Name: "prestart", Stderr: &stderr}

@@ -28,6 +28,7 @@ func (c Credentials) oneTimeCredential(environ []string) (approle.Credential, er
 			b, err = readBounded(c.SecretIDFile)
 		} else {
 			b, err = secfile.ReadAndRemove(c.SecretIDFile, maxCredentialFile)
+			err = consumed(err, "secret ID file", c.SecretIDFile, true)
 		}
 		if err != nil {
 			return approle.Credential{}, err

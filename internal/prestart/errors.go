@@ -1,7 +1,9 @@
 package prestart
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +31,31 @@ func usagef(format string, args ...any) error {
 }
 
 func usage(err error, hints ...string) error { return &UsageError{Err: err, Hints: hints} }
+
+// ConsumedError reports a one-time file that is not there. prestart removes
+// a secret ID file (without -keep-secret-id-file) and the -from-env-file
+// file once read, so the likely cause of a missing one is an earlier start,
+// the restart of a container or job, and the cure a newly minted ID.
+type ConsumedError struct {
+	What string // "secret ID file", "env file"
+	Path string
+	// Credential is true when the file held the one-time credential: the
+	// start is then refused as credentials are (exit 3).
+	Credential bool
+}
+
+func (e *ConsumedError) Error() string {
+	return fmt.Sprintf("no %s at %s: prestart removes it once read, so an earlier start (a restart of this container or job) has consumed it, or the path is wrong", e.What, e.Path)
+}
+
+// consumed turns "no such file" from reading a one-time file into a
+// *ConsumedError and leaves other errors as they are.
+func consumed(err error, what, path string, credential bool) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &ConsumedError{What: what, Path: path, Credential: credential}
+	}
+	return err
+}
 
 // ExitStatus is how the supervised application ended: prestart exits with
 // the same status, and prints nothing, since the application has already

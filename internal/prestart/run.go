@@ -262,7 +262,7 @@ func (r *runner) fromEnvFile() error {
 	}
 	b, err := secfile.ReadAndRemove(path, envfile.MaxSize)
 	if err != nil {
-		return err
+		return consumed(err, "env file", path, false)
 	}
 	vars, err := envfile.Parse(bytes.NewReader(b))
 	clear(b)
