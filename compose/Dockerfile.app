@@ -4,7 +4,7 @@
 #
 # Built FROM scratch with busybox-static (the example app is a shell
 # script). On a distro base, replace the first three instructions with e.g.
-#   FROM debian:bookworm-slim
+#   FROM <your distro base image, e.g. Debian slim from your registry>
 #   RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 # and copy your own app instead of app.sh.
 FROM scratch

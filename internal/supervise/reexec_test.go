@@ -25,9 +25,24 @@ import (
 // process out of the way of forwarded signals and reparented orphans.
 
 const (
-	reexecEnv    = "SUPERVISE_REEXEC"
-	reexecScript = "SUPERVISE_REEXEC_SCRIPT"
+	reexecEnv     = "SUPERVISE_REEXEC"
+	reexecScript  = "SUPERVISE_REEXEC_SCRIPT"
+	reexecRestart = "SUPERVISE_REEXEC_RESTART_ON" // a file whose appearance restarts the child once
 )
+
+// restartOnFile restarts the child once path exists, as a secret change
+// would.
+func restartOnFile(s *Supervisor, path string) {
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Restart(nil); err != nil {
+		fmt.Fprintln(os.Stderr, "restart:", err)
+	}
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(reexecEnv) != "" {
@@ -47,10 +62,11 @@ func reexecMain() int {
 		}
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "supervise", Level: hclog.Trace, Output: os.Stderr})
-	code, err := Run(context.Background(), Spec{
-		Args: []string{"sh", "-c", os.Getenv(reexecScript)},
-		Env:  env,
-	}, Options{Logger: log})
+	s := New(Spec{Args: []string{"sh", "-c", os.Getenv(reexecScript)}, Env: env}, Options{Logger: log})
+	if trigger := os.Getenv(reexecRestart); trigger != "" {
+		go restartOnFile(s, trigger)
+	}
+	code, err := s.Run(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
 	}

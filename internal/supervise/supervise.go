@@ -272,10 +272,11 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 	defer poll.Stop()
 
 	var (
-		stopping bool        // stop signal sent
-		draining bool        // main child exited on its own
-		final    bool        // the stop ends Run (ctx), not a restart
-		pending  *restartReq // the restart being carried out
+		stopping bool             // stop signal sent
+		draining bool             // main child exited on its own
+		final    bool             // the stop ends Run (ctx), not a restart
+		pending  *restartReq      // the restart being carried out
+		deferred []syscall.Signal // forwarded while pending: for the next child
 		grace    <-chan time.Time
 		deadline time.Time // zero until SIGKILL was sent (stopping) or the drain started
 		oldPgid  int
@@ -310,6 +311,12 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 			case Forwarded(ssig):
 				if pgid := currentPgid(); pgid != 0 {
 					s.kill(pgid, ssig)
+				}
+				// During a restart the group that got it is on its way
+				// out: the next child must get it too, or a SIGTERM from
+				// the orchestrator is lost and nothing ever stops.
+				if pending != nil {
+					deferred = append(deferred, ssig)
 				}
 			default:
 				s.log.Trace("signal not forwarded", "signal", sig.String())
@@ -391,6 +398,11 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 			return code, err
 		}
 		s.log.Info("child restarted", "pid", s.Pid())
+		for _, sig := range deferred {
+			s.log.Debug("forwarding a signal that arrived during the restart", "signal", sig.String())
+			s.kill(currentPgid(), sig)
+		}
+		deferred = nil
 		req.done <- nil
 	}
 }

@@ -231,6 +231,34 @@ while :; do sleep 0.05; done`, "M="+marker, "R="+ready)
 	}
 }
 
+// A SIGTERM that reaches the supervisor while it restarts the child (the
+// old group is still stopping) is not lost: the new child gets it too, so
+// an orchestrator's stop always ends the run.
+func TestSignalDuringRestartReachesNewChild(t *testing.T) {
+	dir := t.TempDir()
+	marker, starts, trigger := filepath.Join(dir, "marker"), filepath.Join(dir, "starts"), filepath.Join(dir, "restart")
+	h := startReexec(t, `
+trap 'echo term >> "$M"; sleep 0.5; exit 0' TERM
+echo start >> "$S"
+i=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done`, "M="+marker, "S="+starts, reexecRestart+"="+trigger)
+	waitFile(t, starts, "start\n")
+	if err := os.WriteFile(trigger, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The first child has the restart's SIGTERM and takes half a second.
+	waitFile(t, marker, "term\n")
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	// Each child gives up by itself after 20s, so that a lost signal
+	// fails this test instead of hanging it.
+	code := h.wait(t, 5*time.Second)
+	if code != 0 && code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("exit code %d\nstderr: %s", code, h.stderr.String())
+	}
+	if !strings.Contains(h.stderr.String(), "child restarted") {
+		t.Fatalf("the signal arrived before the restart, not during it\nstderr: %s", h.stderr.String())
+	}
+}
+
 // Orphaned grandchildren are reparented to the supervisor (a subreaper, not
 // PID 1) and reaped: first while the main child still runs, then when the
 // main child exits at once and leaves its background job behind.
