@@ -58,9 +58,14 @@ type Cert struct {
 	Serial    string
 	NotAfter  time.Time
 	NotBefore time.Time
-	certPEM   []byte
-	keyPEM    []byte
-	caPEM     []byte
+	// Issued is when this process received the certificate. Vault
+	// backdates NotBefore (30s by default) against clock skew, so for a
+	// short TTL the validity window starts well before the certificate
+	// existed.
+	Issued  time.Time
+	certPEM []byte
+	keyPEM  []byte
+	caPEM   []byte
 }
 
 // Issue asks Vault for a new certificate.
@@ -99,7 +104,7 @@ func Issue(ctx context.Context, c *api.Client, r Request) (*Cert, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	cert.NotAfter, cert.NotBefore = x.NotAfter, x.NotBefore
+	cert.NotAfter, cert.NotBefore, cert.Issued = x.NotAfter, x.NotBefore, time.Now()
 	return cert, nil
 }
 
@@ -126,10 +131,17 @@ func (c *Cert) Write(dir string) error {
 	return secfile.Write(filepath.Join(dir, "cert.pem"), withNewline(c.certPEM))
 }
 
-// RenewAt is when to issue the next certificate: two thirds into this
-// one's validity, as Vault Agent renews leases.
+// RenewAt is when to issue the next certificate: two thirds into the
+// time this one is usable, as Vault Agent renews leases. That time starts
+// when it was issued, not at the backdated NotBefore: measured from there,
+// two thirds of a 6s certificate lie in the past and renewal would never
+// pause.
 func (c *Cert) RenewAt() time.Time {
-	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
+	start := c.NotBefore
+	if c.Issued.After(start) {
+		start = c.Issued
+	}
+	return start.Add(c.NotAfter.Sub(start) * 2 / 3)
 }
 
 // Zero drops the private key from memory as far as Go allows.

@@ -54,6 +54,19 @@ func TestIssueIntoFiles(t *testing.T) {
 	if ra := time.Until(cert.RenewAt()); ra < 35*time.Minute || ra > 45*time.Minute {
 		t.Errorf("renew in %s, want about 40m", ra)
 	}
+	// A short certificate: Vault backdates NotBefore by 30s, which must not
+	// put the renewal in the past.
+	short, err := pkicert.Parse(t.TempDir() + "=pki/issue/app?common_name=app.example.com&ttl=6s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := pkicert.Issue(context.Background(), c, short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra := time.Until(sc.RenewAt()); ra < 2*time.Second || ra > 5*time.Second {
+		t.Errorf("6s certificate (not before %s, not after %s): renew in %s, want about 4s", sc.NotBefore, sc.NotAfter, ra)
+	}
 	if err := cert.Write(r.Dir); err != nil {
 		t.Fatal(err)
 	}
