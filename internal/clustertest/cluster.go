@@ -39,7 +39,7 @@ const VaultAlias = "vault"
 // the directory are set (ExternalCluster).
 type Cluster struct {
 	Env   *dockertest.Env
-	CA    *CA
+	CA    *vaulttest.CA
 	Nodes []*dockertest.Container
 	// HostAddrs are the nodes' API addresses as the host sees them.
 	HostAddrs []string
@@ -97,14 +97,14 @@ ui            = false
 // StartCluster starts n uninitialised Vault nodes on the env's network.
 func StartCluster(ctx context.Context, t testing.TB, e *dockertest.Env, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{Env: e, CA: NewCA(t), dir: t.TempDir(), owner: t}
+	c := &Cluster{Env: e, CA: vaulttest.NewCA(t), dir: t.TempDir(), owner: t}
 	c.CAFile = filepath.Join(c.dir, "ca.pem")
 	writeFile(t, c.CAFile, c.CA.PEM)
 	var wg sync.WaitGroup
 	c.Nodes = make([]*dockertest.Container, n)
 	errs := make([]error, n)
 	for i := 0; i < n; i++ {
-		cert, key := c.CA.Issue(t, NodeName(i), VaultAlias, "localhost")
+		cert, key := c.CA.IssuePEM(t, NodeName(i), VaultAlias, "localhost")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -20,6 +20,9 @@ import (
 type CA struct {
 	// CertFile is the CA certificate (PEM), for VAULT_CACERT.
 	CertFile string
+	// PEM is the same certificate in memory, for files placed in
+	// containers.
+	PEM []byte
 
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
@@ -47,40 +50,49 @@ func NewCA(t testing.TB) *CA {
 	if err != nil {
 		t.Fatalf("vaulttest: CA: %v", err)
 	}
-	ca := &CA{cert: cert, key: key, dir: t.TempDir()}
+	ca := &CA{PEM: pemBlock("CERTIFICATE", der), cert: cert, key: key, dir: t.TempDir()}
 	ca.CertFile = filepath.Join(ca.dir, "ca.pem")
-	writePEM(t, ca.CertFile, "CERTIFICATE", der)
+	writeFile(t, ca.CertFile, ca.PEM)
 	return ca
 }
 
-// Issue writes a server certificate for 127.0.0.1 and localhost and returns
-// the certificate and key file paths.
+// Issue writes a server certificate for name, localhost and the loopback
+// addresses, and returns the certificate and key file paths.
 func (ca *CA) Issue(t testing.TB, name string) (certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM := ca.IssuePEM(t, name, "localhost")
+	certFile = filepath.Join(ca.dir, name+".pem")
+	keyFile = filepath.Join(ca.dir, name+"-key.pem")
+	writeFile(t, certFile, certPEM)
+	writeFile(t, keyFile, keyPEM)
+	return certFile, keyFile
+}
+
+// IssuePEM returns a server certificate and its key (PEM) for the DNS names
+// (the first is the subject), plus the loopback addresses, so that a node
+// in a container can also be verified through its published port.
+func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: name},
+		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost", name},
+		DNSNames:     names,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		t.Fatalf("vaulttest: issue %s: %v", name, err)
+		t.Fatalf("vaulttest: issue %v: %v", names, err)
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatalf("vaulttest: issue %s: %v", name, err)
+		t.Fatalf("vaulttest: issue %v: %v", names, err)
 	}
-	certFile = filepath.Join(ca.dir, name+".pem")
-	keyFile = filepath.Join(ca.dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-	return certFile, keyFile
+	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", kder)
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -99,8 +111,12 @@ func serial(t testing.TB) *big.Int {
 	return n
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+func pemBlock(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func writeFile(t testing.TB, path string, b []byte) {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatalf("vaulttest: write %s: %v", path, err)
 	}
 }
