@@ -23,9 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-show() { printf '    $ %s\n' "$*"; }
-indent() { sed 's/^/    /'; }
+. scripts/lib.sh
 
 step "operator: an own CA and one certificate per node (compose/tls.sh)"
 show "compose/tls.sh"
@@ -39,17 +37,11 @@ dc up -d vault-1 vault-2 vault-3 2>&1 | indent
 addrs=()
 for n in vault-1 vault-2 vault-3; do addrs+=(-address "https://$(dc port "$n" 8200)"); done
 printf '    %s\n' "${addrs[@]/#-address/}" | grep -v '^ *$'
-for _ in $(seq 60); do
-	[ "$("$BIN/unseal" status "${addrs[@]}" 2>/dev/null | grep -c uninitialized)" = 3 ] && break
-	sleep 0.5
-done
+wait_uninitialized 60 0.5 "${addrs[@]}"
 
 step "three operators, each with their own gpg key"
+make_operators alice bob carol
 for who in alice bob carol; do
-	mkdir -m 700 "$work/gpg-$who"
-	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --passphrase '' --pinentry-mode loopback \
-		--quick-gen-key "${who^} <$who@example.com>" future-default default never 2>/dev/null
-	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --export --armor "$who@example.com" >"$work/$who.asc"
 	echo "    $who: $(GNUPGHOME=$work/gpg-$who gpg --batch --with-colons --fingerprint "$who@example.com" | awk -F: '$1=="fpr"{print $10; exit}')"
 done
 

@@ -27,20 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-show() { printf '    $ %s\n' "$*"; }
-indent() { sed 's/^/    /'; }
+. scripts/lib.sh
 
-# A free loopback port: the first that nothing answers on.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "demo-s3: no free port found" >&2
-	exit 1
-}
 
 # http_ok PORT PATH: a 200 from a plain HTTP GET, with bash alone.
 http_ok() {

@@ -35,20 +35,8 @@ cleanup() {
 trap cleanup EXIT
 start=$SECONDS
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-show() { printf '    $ %s\n' "$*"; }
-indent() { sed 's/^/    /'; }
+. scripts/lib.sh
 
-# A free loopback port: the first that nothing answers on.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-	done
-	echo "demo: no free port found" >&2
-	exit 1
-}
 unset VAULT_TOKEN VAULT_ADDR VAULT_ROLE_ID VAULT_SECRET_ID VAULT_WRAPPED_SECRET_ID VAULT_NAMESPACE VAULT_CACERT
 
 step "operator: an own CA and a certificate per node (compose/tls.sh)"
@@ -77,18 +65,10 @@ for i in 0 1 2; do
 	addrs+=(-address "https://127.0.0.1:${api[$i]}")
 	echo "    $n  https://127.0.0.1:${api[$i]}  (log: $work/$n.log)"
 done
-for _ in $(seq 100); do
-	[ "$("$BIN/unseal" status "${addrs[@]}" 2>/dev/null | grep -c uninitialized)" = 3 ] && break
-	sleep 0.1
-done
+wait_uninitialized 100 0.1 "${addrs[@]}"
 
 step "three operators, each with their own gpg key"
-for who in alice bob carol; do
-	mkdir -m 700 "$work/gpg-$who"
-	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --passphrase '' --pinentry-mode loopback \
-		--quick-gen-key "${who^} <$who@example.com>" future-default default never 2>/dev/null
-	GNUPGHOME=$work/gpg-$who gpg --batch --quiet --export --armor "$who@example.com" >"$work/$who.asc"
-done
+make_operators alice bob carol
 ls "$work"/*.asc | xargs -n1 basename | indent
 
 step "unseal init: Vault encrypts each share to one operator's key; nothing in the clear"
