@@ -9,6 +9,10 @@
 //   - the shell way: vault write auth/approle/login, vault kv
 //     get, exec.
 //
+// Before that it times prestart -version, which makes no request, against
+// an empty Go program (startup.go): the price of package initialisation on
+// every container start.
+//
 // It prints the medians and the ratios, the size of prestart's static
 // binary, and prestart's resident memory in supervise mode. It is a
 // benchmark, not a test: nothing here passes or fails on a time.
@@ -38,7 +42,23 @@ func main() {
 	n := flag.Int("n", 15, "rounds (each runs all three once)")
 	prestart := flag.String("prestart", "bin/prestart-static", "prestart binary (static build)")
 	vault := flag.String("vault", "bin/vault", "vault binary")
+	startupN := flag.Int("startup", 200, "rounds of the start-up case (prestart -version vs an empty Go program); 0 skips it")
+	startupOnly := flag.Bool("startup-only", false, "run only the start-up case, which needs no Vault")
 	flag.Parse()
+	if *startupN > 0 || *startupOnly {
+		p, err := filepath.Abs(*prestart)
+		if err == nil {
+			err = startup(max(*startupN, 1), p)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: error: start-up:", err)
+			os.Exit(1)
+		}
+		if *startupOnly {
+			return
+		}
+		fmt.Println()
+	}
 	if err := run(*n, *prestart, *vault); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: error:", err)
 		os.Exit(1)
