@@ -174,27 +174,25 @@ func AllowNames(names ...string) Option {
 // reread returns true (a lease that can no longer be renewed); the others
 // keep their previous result, so polling does not mint new database
 // credentials every time.
+//
+// Requests for the same source (scheme, path and options; the #FIELD
+// aside) share one read: a username and a password from database/creds/app
+// then come from the same lease. Distinct sources are read concurrently, at
+// most MaxConcurrentReads at a time, and the error reported is that of the
+// first failing request in request order, whatever finished first.
 func Refresh(ctx context.Context, readers Readers, reqs []Request, prev []Loaded, override bool, reread func(i int) bool, opts ...Option) (*envfmt.Env, []Loaded, error) {
 	env := &envfmt.Env{}
 	for _, o := range opts {
 		o(env)
 	}
 
+	results, err := readAll(ctx, readers, reqs, prev, reread)
+	if err != nil {
+		return nil, nil, err
+	}
 	var loaded []Loaded
 	for i, req := range reqs {
-		var res *Result
-		if i < len(prev) && prev[i].Result != nil && !prev[i].Result.Watchable && (reread == nil || !reread(i)) {
-			res = prev[i].Result
-		} else {
-			rd, ok := readers[req.Ref.Scheme]
-			if !ok {
-				return nil, nil, fmt.Errorf("%s: no reader for scheme %q", req.Ref, req.Ref.Scheme)
-			}
-			var err error
-			if res, err = rd.Read(ctx, req.Ref); err != nil {
-				return nil, nil, err
-			}
-		}
+		res := results[i]
 		vars, err := Vars(req, res)
 		if err != nil {
 			return nil, nil, err

@@ -25,6 +25,11 @@ type Reader struct {
 	client *api.Client
 	mu     sync.Mutex
 	mounts map[string]mountInfo // by mount path, "secret/"
+	// lookups holds the mount lookup in flight per first path segment: two
+	// paths with different first segments cannot share a mount, so their
+	// lookups run concurrently, while secret/a and secret/b wait for one
+	// lookup instead of asking twice.
+	lookups map[string]chan struct{}
 }
 
 type mountInfo struct {
@@ -35,7 +40,7 @@ type mountInfo struct {
 
 // New returns a Reader using c (which must hold a token).
 func New(c *api.Client) *Reader {
-	return &Reader{client: c, mounts: map[string]mountInfo{}}
+	return &Reader{client: c, mounts: map[string]mountInfo{}, lookups: map[string]chan struct{}{}}
 }
 
 var _ source.Reader = (*Reader)(nil)
@@ -67,16 +72,54 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 }
 
 // mount finds the mount of a path through sys/internal/ui/mounts, which
-// any token with access below the mount may call.
+// any token with access below the mount may call, once per mount: a lookup
+// for a path whose first segment is already being looked up waits for that
+// answer, which usually covers it.
 func (r *Reader) mount(ctx context.Context, path string) (mountInfo, error) {
-	r.mu.Lock()
-	for p, m := range r.mounts {
-		if strings.HasPrefix(path+"/", p) {
+	seg, _, _ := strings.Cut(path, "/")
+	for {
+		r.mu.Lock()
+		if m, ok := r.cached(path); ok {
 			r.mu.Unlock()
 			return m, nil
 		}
+		wait, busy := r.lookups[seg]
+		if !busy {
+			done := make(chan struct{})
+			r.lookups[seg] = done
+			r.mu.Unlock()
+			m, err := r.lookup(ctx, path)
+			r.mu.Lock()
+			if err == nil && m.path != "" {
+				r.mounts[m.path] = m
+			}
+			delete(r.lookups, seg)
+			r.mu.Unlock()
+			close(done)
+			return m, err
+		}
+		r.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return mountInfo{}, ctx.Err()
+		}
 	}
-	r.mu.Unlock()
+}
+
+// cached returns the longest known mount that holds path; r.mu is held.
+func (r *Reader) cached(path string) (mountInfo, bool) {
+	var best mountInfo
+	found := false
+	for p, m := range r.mounts {
+		if strings.HasPrefix(path+"/", p) && len(p) > len(best.path) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+func (r *Reader) lookup(ctx context.Context, path string) (mountInfo, error) {
 	sec, err := r.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+path)
 	if err != nil {
 		// Without the preflight permission, or on an old server, read the
@@ -95,11 +138,6 @@ func (r *Reader) mount(ctx context.Context, path string) (mountInfo, error) {
 	m.kv = typ == "kv" || typ == "generic"
 	if opts, ok := sec.Data["options"].(map[string]any); ok && opts["version"] == "2" {
 		m.version = 2
-	}
-	if m.path != "" {
-		r.mu.Lock()
-		r.mounts[m.path] = m
-		r.mu.Unlock()
 	}
 	return m, nil
 }
