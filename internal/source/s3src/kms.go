@@ -17,14 +17,42 @@ import (
 
 // resolveAlias is the envelope.AliasResolver: one DescribeKey per alias
 // and AliasTTL, since an alias entry is checked for every object read, and
-// an alias an operator moves must stop vouching for its old key.
+// an alias an operator moves must stop vouching for its old key. Objects
+// are read concurrently, so a resolution in flight is waited for rather
+// than asked again.
 func (s *Store) resolveAlias(ctx context.Context, alias string) (string, error) {
-	s.mu.Lock()
-	e, ok := s.aliases[alias]
-	s.mu.Unlock()
-	if ok && time.Now().Before(e.expires) {
-		return e.arn, nil
+	for {
+		s.mu.Lock()
+		e, ok := s.aliases[alias]
+		if ok && time.Now().Before(e.expires) {
+			s.mu.Unlock()
+			return e.arn, nil
+		}
+		wait, busy := s.resolving[alias]
+		if !busy {
+			done := make(chan struct{})
+			s.resolving[alias] = done
+			s.mu.Unlock()
+			arn, err := s.describeAlias(ctx, alias)
+			s.mu.Lock()
+			if err == nil {
+				s.aliases[alias] = aliasEntry{arn: arn, expires: time.Now().Add(s.AliasTTL)}
+			}
+			delete(s.resolving, alias)
+			s.mu.Unlock()
+			close(done)
+			return arn, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-wait: // resolved, or failed: then ask again, with own context
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
+}
+
+func (s *Store) describeAlias(ctx context.Context, alias string) (string, error) {
 	out, err := s.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &alias})
 	if err != nil {
 		return "", awsError("KMS describe "+alias, err)
@@ -32,11 +60,7 @@ func (s *Store) resolveAlias(ctx context.Context, alias string) (string, error) 
 	if out.KeyMetadata == nil || out.KeyMetadata.Arn == nil {
 		return "", fmt.Errorf("KMS describe %s: no key ARN in the answer", alias)
 	}
-	arn := *out.KeyMetadata.Arn
-	s.mu.Lock()
-	s.aliases[alias] = aliasEntry{arn: arn, expires: time.Now().Add(s.AliasTTL)}
-	s.mu.Unlock()
-	return arn, nil
+	return *out.KeyMetadata.Arn, nil
 }
 
 // checkAllowed refuses a key outside the allow-list; an empty list

@@ -262,3 +262,29 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal("a bad path-style setting was accepted")
 	}
 }
+
+// TestAliasResolvedOnceForConcurrentReads: prestart reads sources
+// concurrently, and each envelope is checked against the alias entry; one
+// DescribeKey serves them all.
+func TestAliasResolvedOnceForConcurrentReads(t *testing.T) {
+	e := setup(t)
+	var reqs []source.Request
+	for i := range 8 {
+		e.push(fmt.Sprintf("many/v%d.env", i), map[string]string{fmt.Sprintf("V%d", i): "x"}, Protection{KMSKey: "alias/app-dev"})
+		req, err := source.ParseSecrets(fmt.Sprintf("s3://%s/many/v%d.env?kms=alias/app-dev", e.bucket, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
+	}
+	store := New(e.store.S3, e.store.KMS) // push resolved the alias already
+	e.resetCounts()
+	rd := NewReader(func(context.Context) (*Store, error) { return store, nil })
+	env, _, err := source.Collect(e.ctx, source.Readers{"s3": rd}, reqs, false)
+	if err != nil || len(env.Vars()) != 8 {
+		t.Fatalf("%v %v", env, err)
+	}
+	if n := e.kms.Calls("DescribeKey"); n != 1 {
+		t.Fatalf("DescribeKey %d times for one alias, want 1 (KMS %v)", n, e.kms.AllCalls())
+	}
+}

@@ -48,6 +48,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	aliases map[string]aliasEntry // alias entry -> key ARN
+	// resolving holds the DescribeKey in flight per alias entry.
+	resolving map[string]chan struct{}
 }
 
 type aliasEntry struct {
@@ -61,7 +63,7 @@ const DefaultAliasTTL = time.Minute
 
 // New returns a Store using the given clients.
 func New(s3c *s3.Client, kmsc *kms.Client) *Store {
-	return &Store{S3: s3c, KMS: kmsc, Log: hclog.NewNullLogger(), AliasTTL: DefaultAliasTTL, aliases: map[string]aliasEntry{}}
+	return &Store{S3: s3c, KMS: kmsc, Log: hclog.NewNullLogger(), AliasTTL: DefaultAliasTTL, aliases: map[string]aliasEntry{}, resolving: map[string]chan struct{}{}}
 }
 
 // Options change how Load builds the clients.
