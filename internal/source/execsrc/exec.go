@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 
 	"github.com/google/shlex"
 
@@ -31,6 +32,21 @@ type Reader struct {
 	// command is not the application, but it must not be able to log in as
 	// the container's role either.
 	Environ []string
+
+	// mu serialises writes to Stderr: sources are read concurrently, and
+	// a writer such as a bytes.Buffer is not safe for two commands at once.
+	mu sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 var _ source.Reader = (*Reader)(nil)
@@ -81,9 +97,13 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 	}
 	cmd.Env = launch.Env(env, nil, launch.EnvOptions{})
 	cmd.Stdin = nil // /dev/null: the command must not read prestart's input
-	cmd.Stderr = r.Stderr
-	if cmd.Stderr == nil {
+	switch w := r.Stderr.(type) {
+	case nil:
 		cmd.Stderr = os.Stderr
+	case *os.File:
+		cmd.Stderr = w // the child writes to it directly
+	default:
+		cmd.Stderr = lockedWriter{mu: &r.mu, w: w}
 	}
 	out := &boundedBuffer{max: envfile.MaxSize}
 	cmd.Stdout = out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,33 @@ func TestSplit(t *testing.T) {
 	}
 	if _, err := Split("   "); err == nil {
 		t.Fatal("empty command accepted")
+	}
+}
+
+// TestConcurrentSourcesShareStderr: exec: sources are read concurrently and
+// write their diagnostics to one Stderr; every line must arrive whole.
+func TestConcurrentSourcesShareStderr(t *testing.T) {
+	var stderr bytes.Buffer
+	r := &Reader{Stderr: &stderr, Environ: []string{"PATH=/usr/bin:/bin"}}
+	var reqs []source.Request
+	for i := range 4 {
+		req, err := source.ParseSecrets(fmt.Sprintf(`exec:sh -c 'for j in $(seq 200); do echo "source%d line $j" >&2; done; echo V%d=x'`, i, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
+	}
+	env, _, err := source.Collect(context.Background(), source.Readers{"exec": r}, reqs, false)
+	if err != nil || len(env.Vars()) != 4 {
+		t.Fatalf("%v %v", env, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	if len(lines) != 800 {
+		t.Fatalf("%d stderr lines, want 800", len(lines))
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "source") || len(strings.Fields(l)) != 3 {
+			t.Fatalf("mangled stderr line %q", l)
+		}
 	}
 }
