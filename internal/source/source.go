@@ -81,7 +81,8 @@ type Result struct {
 	Watchable bool
 }
 
-// Reader reads secrets of one scheme.
+// Reader reads secrets of one scheme. Refresh calls Read from several
+// goroutines at once, so it must be safe for concurrent use.
 type Reader interface {
 	Read(ctx context.Context, ref Ref) (*Result, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -136,11 +137,14 @@ func mustSecrets(t *testing.T, s string) Request {
 }
 
 type countingReader struct {
+	mu  sync.Mutex // Refresh reads concurrently
 	n   map[string]int
 	res map[string]*Result
 }
 
 func (c *countingReader) Read(_ context.Context, ref Ref) (*Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.n[ref.Path]++
 	r := *c.res[ref.Path]
 	return &r, nil
