@@ -5,25 +5,25 @@ import (
 	"time"
 )
 
-// backoff spaces out the retries of one kind of failure: exponential,
+// Backoff spaces out the retries of one kind of failure: exponential,
 // capped, with ±20% jitter so that many supervisors that lost the same
 // Vault do not come back to it in lock step.
-type backoff struct {
-	initial, max time.Duration
+type Backoff struct {
+	Initial, Max time.Duration
 	cur          time.Duration
 }
 
-// next returns the wait before the next attempt and doubles the base.
-func (b *backoff) next() time.Duration {
+// Next returns the wait before the next attempt and doubles the base.
+func (b *Backoff) Next() time.Duration {
 	switch {
 	case b.cur == 0:
-		b.cur = b.initial
+		b.cur = b.Initial
 	default:
-		b.cur = min(b.cur*2, b.max)
+		b.cur = min(b.cur*2, b.Max)
 	}
 	j := float64(b.cur) * (0.8 + 0.4*rand.Float64())
 	return time.Duration(j)
 }
 
-// reset starts over after a success.
-func (b *backoff) reset() { b.cur = 0 }
+// Reset starts over after a success.
+func (b *Backoff) Reset() { b.cur = 0 }

@@ -142,7 +142,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 	var pending map[string]string
 	retry := stoppedTimer()
 	relogin := stoppedTimer()
-	newBackoff := func() backoff { return backoff{initial: k.cfg.RetryInitial, max: k.cfg.RetryMax} }
+	newBackoff := func() Backoff { return Backoff{Initial: k.cfg.RetryInitial, Max: k.cfg.RetryMax} }
 	readBO, changeBO, loginBO := newBackoff(), newBackoff(), newBackoff()
 	forced := map[int]bool{}
 	// refused is set once Vault refused a new login: re-reads with the
@@ -159,12 +159,12 @@ func (k *Keeper) Run(ctx context.Context) error {
 		k.m.Reads.Add(1)
 		if err != nil {
 			k.m.ReadFailures.Add(1)
-			wait := readBO.next()
+			wait := readBO.Next()
 			k.log.Warn("re-reading secrets failed; keeping the current ones and retrying", "wait", wait.Round(time.Millisecond), "error", err)
 			retry.Reset(wait)
 			return
 		}
-		readBO.reset()
+		readBO.Reset()
 		retry.Stop()
 		forced = map[int]bool{}
 		prev := k.loaded
@@ -181,7 +181,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		if !maps.Equal(vars, pending) {
 			k.log.Info("secrets changed; waiting for them to settle", "debounce", k.cfg.Debounce)
 			pending = vars
-			changeBO.reset()
+			changeBO.Reset()
 			debounce.Reset(k.cfg.Debounce)
 		}
 	}
@@ -205,12 +205,12 @@ func (k *Keeper) Run(ctx context.Context) error {
 				k.log.Error("the token expired and Vault refused a new login; the app keeps running, degraded, on the values it has, which are no longer renewed or re-read", "error", err)
 				return nil
 			}
-			wait := loginBO.next()
+			wait := loginBO.Next()
 			k.log.Warn("logging in again failed; the app keeps its values, retrying", "wait", wait.Round(time.Millisecond), "error", err)
 			relogin.Reset(wait)
 			return nil
 		}
-		loginBO.reset()
+		loginBO.Reset()
 		k.m.Degraded.Store(0)
 		k.m.Relogins.Add(1)
 		k.log.Info("logged in again", "token_accessor", sec.Auth.Accessor)
@@ -250,12 +250,12 @@ func (k *Keeper) Run(ctx context.Context) error {
 				continue
 			}
 			if err := k.cfg.OnChange(pending); err != nil {
-				wait := changeBO.next()
+				wait := changeBO.Next()
 				k.log.Error("applying the changed secrets failed; retrying", "wait", wait.Round(time.Millisecond), "error", err)
 				debounce.Reset(wait)
 				continue
 			}
-			changeBO.reset()
+			changeBO.Reset()
 			k.current, pending = pending, nil
 		case ev := <-k.events:
 			switch ev.kind {
