@@ -18,18 +18,25 @@ import (
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
-// unsealKey finds the dev server's unseal key in its log.
+// unsealKey finds the dev server's unseal key in its log; the banner that
+// shows it may be written after the server already answers.
 func unsealKey(t *testing.T, s *vaulttest.Server) string {
 	t.Helper()
-	b, err := os.ReadFile(s.LogPath)
-	if err != nil {
-		t.Fatal(err)
+	re := regexp.MustCompile(`Unseal Key: (\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(s.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := re.FindSubmatch(b); m != nil {
+			return string(m[1])
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no unseal key in the dev server's log")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	m := regexp.MustCompile(`Unseal Key: (\S+)`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal("no unseal key in the dev server's log")
-	}
-	return string(m[1])
 }
 
 func refusedLogin(err error) bool { return errors.Is(err, approle.ErrSecretID) }
