@@ -100,8 +100,12 @@ is reaped, prestart exits with the app's status or 128+signal), renews the
 token and every lease, re-reads KV secrets every -poll and when a lease ends,
 and on a change (debounced 2s) restarts or signals the app after rewriting the
 -env-file. At the token's max TTL it logs in again if the secret ID has uses
-left; otherwise it stops the app and exits 3. On exit it revokes the token and
-with it every lease it created.
+left, and rewrites -token-sink (and restarts or signals an app given the token
+with -pass-token). While Vault is sealed, unreachable or answering 5xx the app
+keeps running on its values; renewals, logins and re-reads are retried with
+backoff (1s doubling to 30s, jittered) for as long as prestart runs. A failed
+-on-change action is retried too. On exit it revokes the token and with it
+every lease it created.
     -supervise            stay as the app's supervisor
     -poll D               how often to re-read KV secrets (default 5m; 0: never)
     -on-change ACTION     restart (default: stop signal, -grace, SIGKILL, start
@@ -112,6 +116,10 @@ with it every lease it created.
     -no-revoke            keep the token and leases alive after exit
     -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics; ":9102" binds
                           127.0.0.1 only, "0.0.0.0:9102" every interface
+    -on-login-refused A   when Vault refuses a new login after the token expired
+                          (secret ID used up or revoked): keep (default: the app
+                          runs on, degraded, keyturn_degraded 1) or stop (stop the
+                          app, exit 3)
 
 Other:
     -log-level LEVEL      trace, debug, info, warn, error or off (default warn)
@@ -195,6 +203,7 @@ func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	fs.StringVar(&sv.StopSignal, "stop-signal", "SIGTERM", "")
 	fs.BoolVar(&sv.NoRevoke, "no-revoke", false, "")
 	fs.StringVar(&sv.MetricsAddr, "metrics-addr", "", "")
+	fs.StringVar(&sv.OnLoginRefused, "on-login-refused", "keep", "")
 	fs.StringVar(&p.LogLevel, "log-level", "warn", "")
 	fs.BoolVar(&version, "version", false, "")
 	if err := cli.Parse(fs, args, usage, stdout); err != nil {

@@ -45,9 +45,28 @@ type Config struct {
 	// (default 2s, as Vault Agent).
 	Debounce time.Duration
 	// OnChange receives the new variables; it restarts or signals the app.
+	// A failed OnChange is retried with backoff: the values become
+	// current only once delivered.
 	OnChange func(vars map[string]string) error
-	Logger   hclog.Logger
-	Metrics  *Metrics
+	// OnLogin is told about every new login, with the current variables,
+	// so that a token sink and an app holding the token follow it. A
+	// failure is logged; the token is in use already.
+	OnLogin func(ctx context.Context, sec *api.Secret, vars map[string]string) error
+	// LoginRefused reports a definitive refusal of Relogin (secret ID used
+	// up or revoked): retrying cannot help. Other failures (Vault sealed,
+	// unreachable, answering 5xx) are retried for as long as Run runs.
+	LoginRefused func(error) bool
+	// StopOnLoginRefused makes Run return ErrTokenLost on such a refusal;
+	// otherwise the app keeps running on its values, degraded.
+	StopOnLoginRefused bool
+	// Timeout bounds every re-read and login (default 30s): a Vault that
+	// hangs must not stall the keeper.
+	Timeout time.Duration
+	// RetryInitial and RetryMax shape the backoff of failed logins,
+	// re-reads and OnChange calls (default 1s doubling to 30s).
+	RetryInitial, RetryMax time.Duration
+	Logger                 hclog.Logger
+	Metrics                *Metrics
 }
 
 // Keeper runs the renewals and re-reads.
@@ -80,6 +99,15 @@ func New(cfg Config) *Keeper {
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = 2 * time.Second
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.RetryInitial <= 0 {
+		cfg.RetryInitial = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
@@ -90,7 +118,11 @@ func New(cfg Config) *Keeper {
 		loaded: cfg.Loaded, current: maps.Clone(cfg.Vars), leases: map[int]func(){}}
 }
 
-// Run works until ctx ends (nil) or the token is lost (ErrTokenLost).
+// Run works until ctx ends (nil), or until the token is lost for good
+// (ErrTokenLost): it expired without a way to log in again, or, with
+// StopOnLoginRefused, Vault refused the new login. An unavailable Vault
+// never ends Run: the app keeps its values while logins and re-reads are
+// retried with backoff.
 func (k *Keeper) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -106,24 +138,34 @@ func (k *Keeper) Run(ctx context.Context) error {
 		defer t.Stop()
 		poll = t.C
 	}
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
+	debounce := stoppedTimer()
 	var pending map[string]string
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
+	retry := stoppedTimer()
+	relogin := stoppedTimer()
+	newBackoff := func() Backoff { return Backoff{Initial: k.cfg.RetryInitial, Max: k.cfg.RetryMax} }
+	readBO, changeBO, loginBO := newBackoff(), newBackoff(), newBackoff()
 	forced := map[int]bool{}
+	// refused is set once Vault refused a new login: re-reads with the
+	// dead token would only fail.
+	refused := false
 
 	refresh := func() {
-		loaded, vars, err := k.cfg.Refresh(ctx, k.loaded, func(i int) bool { return forced[i] })
+		if refused {
+			return
+		}
+		rctx, rcancel := context.WithTimeout(ctx, k.cfg.Timeout)
+		loaded, vars, err := k.cfg.Refresh(rctx, k.loaded, func(i int) bool { return forced[i] })
+		rcancel()
 		k.m.Reads.Add(1)
 		if err != nil {
 			k.m.ReadFailures.Add(1)
-			k.log.Warn("re-reading secrets failed; keeping the current ones", "error", err)
-			if len(forced) > 0 {
-				retry.Reset(10 * time.Second)
-			}
+			wait := readBO.Next()
+			k.log.Warn("re-reading secrets failed; keeping the current ones and retrying", "wait", wait.Round(time.Millisecond), "error", err)
+			retry.Reset(wait)
 			return
 		}
+		readBO.Reset()
+		retry.Stop()
 		forced = map[int]bool{}
 		prev := k.loaded
 		k.loaded = loaded
@@ -139,8 +181,55 @@ func (k *Keeper) Run(ctx context.Context) error {
 		if !maps.Equal(vars, pending) {
 			k.log.Info("secrets changed; waiting for them to settle", "debounce", k.cfg.Debounce)
 			pending = vars
+			changeBO.Reset()
 			debounce.Reset(k.cfg.Debounce)
 		}
+	}
+
+	// login logs in again after the token was lost; it returns an error
+	// only when Run must end.
+	login := func() error {
+		lctx, lcancel := context.WithTimeout(ctx, k.cfg.Timeout)
+		sec, err := k.cfg.Relogin(lctx)
+		lcancel()
+		if err != nil {
+			k.m.RenewalFailures.Add(1)
+			k.m.Degraded.Store(1)
+			if k.cfg.LoginRefused != nil && k.cfg.LoginRefused(err) {
+				if k.cfg.StopOnLoginRefused {
+					return fmt.Errorf("%w: the token expired and Vault refused a new login: %w", ErrTokenLost, err)
+				}
+				refused = true
+				k.stopLeases()
+				retry.Stop()
+				k.log.Error("the token expired and Vault refused a new login; the app keeps running, degraded, on the values it has, which are no longer renewed or re-read", "error", err)
+				return nil
+			}
+			wait := loginBO.Next()
+			k.log.Warn("logging in again failed; the app keeps its values, retrying", "wait", wait.Round(time.Millisecond), "error", err)
+			relogin.Reset(wait)
+			return nil
+		}
+		loginBO.Reset()
+		k.m.Degraded.Store(0)
+		k.m.Relogins.Add(1)
+		k.log.Info("logged in again", "token_accessor", sec.Auth.Accessor)
+		tokenGen++
+		k.watchToken(ctx, sec, tokenGen)
+		if k.cfg.OnLogin != nil {
+			if err := k.cfg.OnLogin(ctx, sec, maps.Clone(k.current)); err != nil {
+				k.log.Error("handing the new token to the app failed", "error", err)
+			}
+		}
+		// Leases die with the token that created them: read every
+		// leased secret again under the new token.
+		for i, l := range k.loaded {
+			if l.Lease != nil {
+				forced[i] = true
+			}
+		}
+		refresh()
+		return nil
 	}
 
 	for {
@@ -152,13 +241,21 @@ func (k *Keeper) Run(ctx context.Context) error {
 			refresh()
 		case <-retry.C:
 			refresh()
+		case <-relogin.C:
+			if err := login(); err != nil {
+				return err
+			}
 		case <-debounce.C:
 			if pending == nil {
 				continue
 			}
 			if err := k.cfg.OnChange(pending); err != nil {
-				k.log.Error("applying the changed secrets failed", "error", err)
+				wait := changeBO.Next()
+				k.log.Error("applying the changed secrets failed; retrying", "wait", wait.Round(time.Millisecond), "error", err)
+				debounce.Reset(wait)
+				continue
 			}
+			changeBO.Reset()
 			k.current, pending = pending, nil
 		case ev := <-k.events:
 			switch ev.kind {
@@ -179,26 +276,18 @@ func (k *Keeper) Run(ctx context.Context) error {
 				if k.cfg.Relogin == nil {
 					return fmt.Errorf("%w (the token reached its max TTL or renewing failed: %v)", ErrTokenLost, ev.err)
 				}
-				sec, err := k.cfg.Relogin(ctx)
-				if err != nil {
-					k.m.RenewalFailures.Add(1)
-					return fmt.Errorf("%w: log in again: %v", ErrTokenLost, err)
+				if err := login(); err != nil {
+					return err
 				}
-				k.m.Relogins.Add(1)
-				k.log.Info("logged in again", "token_accessor", sec.Auth.Accessor)
-				tokenGen++
-				k.watchToken(ctx, sec, tokenGen)
-				// Leases die with the token that created them: read
-				// every leased secret again under the new token.
-				for i, l := range k.loaded {
-					if l.Lease != nil {
-						forced[i] = true
-					}
-				}
-				refresh()
 			}
 		}
 	}
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
 
 func (k *Keeper) watchToken(ctx context.Context, sec *api.Secret, gen int) {

@@ -1,7 +1,8 @@
 // Package pkicert issues certificates from Vault's PKI engine into files:
-// cert.pem (the certificate and its chain), key.pem and ca.pem, each written
-// atomically with mode 0600, so the application never sees a certificate
-// without its key or a half-written file.
+// cert.pem (the certificate and its chain), key.pem and ca.pem, mode 0600,
+// replaced together by one symbolic link swap (..data, as Kubernetes
+// volumes do), so the application never sees a certificate without its key
+// or a half-written file.
 package pkicert
 
 import (
@@ -117,18 +118,19 @@ func selfSigned(p string) bool {
 	return err == nil && string(x.RawSubject) == string(x.RawIssuer)
 }
 
-// Write stores the certificate, key and CA in dir: the key first, the
-// certificate last, so a reader that waits for cert.pem finds its key.
+// Write stores the certificate, key and CA in dir as one generation
+// (secfile.WriteDir): cert.pem, key.pem and ca.pem are links into ..data,
+// which is switched by one rename, so a reader that resolves ..data once
+// always gets a key and the certificate that goes with it.
 func (c *Cert) Write(dir string) error {
+	files := map[string][]byte{
+		"key.pem":  withNewline(c.keyPEM),
+		"cert.pem": withNewline(c.certPEM),
+	}
 	if len(c.caPEM) > 0 {
-		if err := secfile.Write(filepath.Join(dir, "ca.pem"), withNewline(c.caPEM)); err != nil {
-			return err
-		}
+		files["ca.pem"] = withNewline(c.caPEM)
 	}
-	if err := secfile.Write(filepath.Join(dir, "key.pem"), withNewline(c.keyPEM)); err != nil {
-		return err
-	}
-	return secfile.Write(filepath.Join(dir, "cert.pem"), withNewline(c.certPEM))
+	return secfile.WriteDir(dir, files)
 }
 
 // RenewAt is when to issue the next certificate: two thirds into the

@@ -62,6 +62,9 @@ type Supervision struct {
 	Grace       time.Duration
 	NoRevoke    bool
 	MetricsAddr string
+	// OnLoginRefused is keep (the app runs on, degraded) or stop (exit 3)
+	// when Vault refuses the login after the token expired.
+	OnLoginRefused string
 
 	changeSig, stopSig syscall.Signal // parsed by Complete
 }
@@ -153,6 +156,11 @@ func (s *Supervision) check(hasCommand, printsOrDryRun bool) error {
 	}
 	if s.stopSig, err = parseSignal(s.StopSignal); err != nil {
 		return usage(err)
+	}
+	switch s.OnLoginRefused {
+	case "", "keep", "stop":
+	default:
+		return usagef("-on-login-refused %q: want keep or stop", s.OnLoginRefused)
 	}
 	if s.Poll < 0 || s.Grace < 0 {
 		return usagef("-poll and -grace cannot be negative")

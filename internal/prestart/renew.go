@@ -16,26 +16,38 @@ import (
 
 // renewCert issues a new certificate at two thirds of the current one's
 // life, writes it, and restarts or signals the app, like a secret change.
+// Failures back off (1s doubling to 30s, jittered), also once the old
+// certificate has expired: a Vault that is down must not be polled every
+// second by every container.
 func (v *supervision) renewCert(ctx context.Context, r pkicert.Request, cert *pkicert.Cert) {
 	next := cert.RenewAt()
+	bo := lifetime.Backoff{Initial: time.Second, Max: 30 * time.Second}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Until(next)):
 		}
-		c, err := pkicert.Issue(ctx, v.s.Client(), r)
+		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		c, err := pkicert.Issue(ictx, v.s.Client(), r)
+		cancel()
 		if err == nil {
 			err = c.Write(r.Dir)
 			c.Zero()
 		}
 		if err != nil {
-			// Try again soon, but never after the old certificate expires.
-			v.log.Warn("renewing a certificate failed", "dir", r.Dir, "error", err)
+			wait := bo.Next()
+			if left := time.Until(cert.NotAfter); left > 0 {
+				// Before expiry, try at least once more while the old
+				// certificate still works.
+				wait = min(wait, max(left/2, time.Second))
+			}
+			v.log.Warn("renewing a certificate failed; retrying", "dir", r.Dir, "wait", wait.Round(time.Millisecond), "error", err)
 			v.metrics.RenewalFailures.Add(1)
-			next = time.Now().Add(min(30*time.Second, max(time.Second, time.Until(cert.NotAfter)/4)))
+			next = time.Now().Add(wait)
 			continue
 		}
+		bo.Reset()
 		v.log.Info("renewed a certificate", "dir", r.Dir, "serial", c.Serial, "not_after", c.NotAfter)
 		cert, next = c, c.RenewAt()
 		v.metrics.Restarts.Add(1)

@@ -95,22 +95,26 @@ func (r *runner) run(ctx context.Context) error {
 		s.Revoke("reading the secrets failed")
 		return err
 	}
+	// From here on every failure revokes the token: nothing will use it,
+	// and a live token left behind is a credential for whoever finds it.
 	out, err := r.render(got.vars)
 	if err != nil {
+		s.Revoke("rendering the output failed")
 		return err
 	}
 	if p.DryRun {
-		// Nothing will use what a dry run read, leases included.
-		if p.TokenSink == "" {
-			s.Revoke("dry run")
-		}
+		// Nothing will use what a dry run read, leases included; a dry
+		// run writes no token sink either.
+		s.Revoke("dry run")
 		return dryRun(r.io.Stdout, got.loaded, p.Certs)
 	}
 	certs, err := r.issue(ctx, s)
 	if err != nil {
+		s.Revoke("issuing a certificate failed")
 		return err
 	}
 	if err := r.write(s, out, certs, len(got.vars)); err != nil {
+		s.Revoke("writing the output failed")
 		return err
 	}
 	switch {
@@ -121,7 +125,10 @@ func (r *runner) run(ctx context.Context) error {
 		return r.supervise(long, s, readers, got, certs)
 	}
 	r.revokeIfUnused(s, got.leases)
-	return r.exec(p.Command, r.childEnv(got.vars, s))
+	// exec returns only when the command could not be started.
+	err = r.exec(p.Command, r.childEnv(got.vars, s))
+	s.Revoke("starting the command failed")
+	return err
 }
 
 // preflight finds the command and the output directories before logging

@@ -13,6 +13,7 @@ import (
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/vaultconn"
+	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
 // Session is a Vault client holding a token. A nil *Session means no Vault
@@ -26,6 +27,9 @@ type Session struct {
 	// approle can log in again (it keeps the unwrapped secret ID).
 	approle *approle.Auth
 	log     hclog.Logger
+	// revoked is set once the token is revoked, so that each failure path
+	// may revoke without caring whether another did.
+	revoked bool
 }
 
 // Login returns a session holding a token: from an AppRole login when a role
@@ -135,16 +139,27 @@ func (s *Session) keep(cfg *lifetime.Config) {
 	cfg.Client, cfg.Token = s.client, s.auth
 	if s.approle != nil {
 		cfg.Relogin = s.Relogin
+		cfg.LoginRefused = loginRefused
 	}
+}
+
+// loginRefused tells a login Vault refused for good (400: the secret ID is
+// used up, expired or revoked; 403: lockout or permission denied) from one
+// that found Vault unavailable or failing, which is worth retrying.
+func loginRefused(err error) bool {
+	return errors.Is(err, approle.ErrSecretID) || errors.Is(err, approle.ErrLockedOut) ||
+		errors.Is(err, approle.ErrWrappingToken) || errors.Is(err, approle.ErrForeignWrapping) ||
+		errors.Is(err, vaulterr.ErrPermissionDenied)
 }
 
 // Revoke revokes the token if prestart logged in for it, and with it every
 // lease it created. Failing to revoke is logged, not returned: the start
 // has already succeeded or failed for another reason.
 func (s *Session) Revoke(reason string) {
-	if s == nil || !s.own {
+	if s == nil || !s.own || s.revoked {
 		return
 	}
+	s.revoked = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {

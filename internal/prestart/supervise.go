@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/lifetime"
@@ -34,6 +36,7 @@ func (r *runner) supervise(ctx context.Context, s *Session, readers source.Reade
 	opt := r.plan.Supervise
 	stdio, err := openStdio(r.io)
 	if err != nil {
+		s.Revoke("opening the app's stdio failed")
 		return err
 	}
 	defer stdio.close()
@@ -48,6 +51,7 @@ func (r *runner) supervise(ctx context.Context, s *Session, readers source.Reade
 	if opt.MetricsAddr != "" {
 		stop, err := serveMetrics(opt.MetricsAddr, v.metrics, r.log)
 		if err != nil {
+			s.Revoke("serving metrics failed")
 			return err
 		}
 		defer stop()
@@ -102,7 +106,9 @@ func (v *supervision) keeperConfig(readers source.Readers, got *secrets) lifetim
 			}
 			return l, env.Vars(), nil
 		},
-		OnChange: v.onChange,
+		OnChange:           v.onChange,
+		OnLogin:            v.onLogin,
+		StopOnLoginRefused: v.plan.Supervise.OnLoginRefused == "stop",
 	}
 	v.s.keep(&cfg)
 	return cfg
@@ -125,5 +131,28 @@ func (v *supervision) onChange(vars map[string]string) error {
 		return v.sup.Signal(sig)
 	}
 	v.log.Info("secrets changed; restarting the app")
+	return v.sup.Restart(v.childEnv(vars, v.s))
+}
+
+// onLogin hands a new token to whoever holds the old one, which died or
+// is about to: the -token-sink file, and with -pass-token the app itself
+// (signalled after the sink is rewritten, or restarted with the token in
+// its environment).
+func (v *supervision) onLogin(_ context.Context, _ *api.Secret, vars map[string]string) error {
+	if v.plan.TokenSink != "" {
+		if err := secfile.Write(v.plan.TokenSink, []byte(v.s.Token()+"\n")); err != nil {
+			return err
+		}
+		v.log.Info("rewrote the token sink after logging in again", "path", v.plan.TokenSink)
+	}
+	if !v.plan.PassToken {
+		return nil
+	}
+	v.metrics.Restarts.Add(1)
+	if sig := v.plan.Supervise.changeSig; sig != 0 {
+		v.log.Info("new token; signalling the app", "signal", sig.String())
+		return v.sup.Signal(sig)
+	}
+	v.log.Info("new token; restarting the app")
 	return v.sup.Restart(v.childEnv(vars, v.s))
 }
