@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/hide"
 	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/source"
@@ -137,10 +138,46 @@ Exit status:
 `
 
 func main() {
+	os.Exit(start(os.Args[1:]))
+}
+
+// start is main without the exit, so the script tests run the same path.
+func start(args []string) int {
+	if code, ok := hideCredentials(args); !ok {
+		return code
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
+}
+
+// hideCredentials runs before anything else. A supervisor outlives its
+// start, so its bootstrap credentials must not stay where the application
+// (same user) can read them: the process re-executes itself with them out
+// of its environment and then becomes non-dumpable (package hide says how
+// and why). It returns false, with the exit code, if that fails: running on
+// with readable credentials is what -supervise must not do.
+func hideCredentials(args []string) (int, bool) {
+	ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
+	// A marker that names no pipe is ignored (and removed), never trusted.
+	received, err := hide.Receive()
+	if err != nil && !errors.Is(err, hide.ErrNotPipe) {
+		return ui.Report(exitCode(err)), false
+	}
+	if !hide.Supervising(args) {
+		return 0, true
+	}
+	// After a hand-over the credentials are back in Go's copy of the
+	// environment only; handing them over again would loop.
+	if !received {
+		if err := hide.Handoff(); err != nil {
+			return ui.Report(exitCode(err)), false
+		}
+	}
+	if err := hide.Harden(); err != nil {
+		return ui.Report(exitCode(err)), false
+	}
+	return 0, true
 }
 
 func run(ctx context.Context, args []string, std prestart.IO) int {
