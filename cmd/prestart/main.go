@@ -102,14 +102,19 @@ token and every lease, re-reads KV secrets every -poll and when a lease ends,
 and on a change (debounced 2s) restarts or signals the app after rewriting the
 -env-file. At the token's max TTL it logs in again if the secret ID has uses
 left; otherwise it stops the app and exits 3. On exit it revokes the token and
-with it every lease it created.
+with it every lease it created. If prestart dies, the app is SIGKILLed.
+prestart keeps its credentials and token out of the app's reach: it re-executes
+itself without them in its environment and is not dumpable (no /proc/PID/mem,
+environ or core dump for processes of its user).
     -supervise            stay as the app's supervisor
     -poll D               how often to re-read KV secrets (default 5m; 0: never)
     -on-change ACTION     restart (default: stop signal, -grace, SIGKILL, start
                           again with the new environment) or signal:NAME (e.g.
                           signal:SIGHUP: the app re-reads -env-file itself)
     -stop-signal NAME     signal that stops the app for a restart (default SIGTERM)
-    -grace D              time between the stop signal and SIGKILL (default 10s)
+    -grace D              time between the stop signal and SIGKILL (default 10s), for
+                          a restart and for a SIGTERM or SIGINT to prestart: after it
+                          the app's process group is SIGKILLed, the token revoked
     -no-revoke            keep the token and leases alive after exit
     -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics; ":9102" binds
                           127.0.0.1 only, "0.0.0.0:9102" every interface

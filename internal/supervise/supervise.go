@@ -176,7 +176,8 @@ func (s *Supervisor) Pid() int {
 //
 // While Run is active it receives every signal the process gets (see the
 // package documentation), so the caller should not also act on SIGTERM or
-// SIGINT: they reach the child, and the child's exit ends Run.
+// SIGINT: they reach the child, and the child's exit ends Run; a child that
+// has not exited StopTimeout after one of them is SIGKILLed with its group.
 //
 // If the command cannot be started, Run returns the shell's code (127 or 126)
 // and a *launch.Error. If ctx is cancelled, the child is stopped as for a
