@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyturn/keyturn/internal/approle"
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/hide"
 	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/source"
@@ -106,13 +107,19 @@ keeps running on its values; renewals, logins and re-reads are retried with
 backoff (1s doubling to 30s, jittered) for as long as prestart runs. A failed
 -on-change action is retried too. On exit it revokes the token and with it
 every lease it created.
+If prestart dies, the app is SIGKILLed.
+prestart keeps its credentials and token out of the app's reach: it re-executes
+itself without them in its environment and is not dumpable (no /proc/PID/mem,
+environ or core dump for processes of its user).
     -supervise            stay as the app's supervisor
     -poll D               how often to re-read KV secrets (default 5m; 0: never)
     -on-change ACTION     restart (default: stop signal, -grace, SIGKILL, start
                           again with the new environment) or signal:NAME (e.g.
                           signal:SIGHUP: the app re-reads -env-file itself)
     -stop-signal NAME     signal that stops the app for a restart (default SIGTERM)
-    -grace D              time between the stop signal and SIGKILL (default 10s)
+    -grace D              time between the stop signal and SIGKILL (default 10s), for
+                          a restart and for a SIGTERM or SIGINT to prestart: after it
+                          the app's process group is SIGKILLed, the token revoked
     -no-revoke            keep the token and leases alive after exit
     -metrics-addr ADDR    serve Prometheus metrics on ADDR/metrics; ":9102" binds
                           127.0.0.1 only, "0.0.0.0:9102" every interface
@@ -145,10 +152,46 @@ Exit status:
 `
 
 func main() {
+	os.Exit(start(os.Args[1:]))
+}
+
+// start is main without the exit, so the script tests run the same path.
+func start(args []string) int {
+	if code, ok := hideCredentials(args); !ok {
+		return code
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, args, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
+}
+
+// hideCredentials runs before anything else. A supervisor outlives its
+// start, so its bootstrap credentials must not stay where the application
+// (same user) can read them: the process re-executes itself with them out
+// of its environment and then becomes non-dumpable (package hide says how
+// and why). It returns false, with the exit code, if that fails: running on
+// with readable credentials is what -supervise must not do.
+func hideCredentials(args []string) (int, bool) {
+	ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
+	// A marker that names no pipe is ignored (and removed), never trusted.
+	received, err := hide.Receive()
+	if err != nil && !errors.Is(err, hide.ErrNotPipe) {
+		return ui.Report(exitCode(err)), false
+	}
+	if !hide.Supervising(args) {
+		return 0, true
+	}
+	// After a hand-over the credentials are back in Go's copy of the
+	// environment only; handing them over again would loop.
+	if !received {
+		if err := hide.Handoff(); err != nil {
+			return ui.Report(exitCode(err)), false
+		}
+	}
+	if err := hide.Harden(); err != nil {
+		return ui.Report(exitCode(err)), false
+	}
+	return 0, true
 }
 
 func run(ctx context.Context, args []string, std prestart.IO) int {

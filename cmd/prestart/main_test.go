@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/scripttest"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
@@ -18,7 +16,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"prestart": func() {
-			os.Exit(run(context.Background(), os.Args[1:], prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}))
+			os.Exit(start(os.Args[1:]))
 		},
 	})
 }

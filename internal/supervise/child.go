@@ -3,6 +3,7 @@ package supervise
 import (
 	"syscall"
 
+	"github.com/keyturn/keyturn/internal/hide"
 	"github.com/keyturn/keyturn/internal/launch"
 )
 
@@ -19,6 +20,12 @@ func (s *Supervisor) startChild(env []string) (int, error) {
 		// Its own group: signals go to the application and whatever it
 		// spawned, and never back to the supervisor.
 		Setpgid: true,
+		// If the supervisor dies (even by SIGKILL), the application dies
+		// with it instead of running on without anyone renewing its
+		// secrets. The kernel ties this to the thread that forked: Run
+		// locks its goroutine to one thread for its whole life, so that
+		// thread does not exit while the child runs.
+		Pdeathsig: syscall.SIGKILL,
 	}
 	if s.foreground {
 		// Go runs the tcsetpgrp in the child with signals blocked, so it
@@ -36,6 +43,11 @@ func (s *Supervisor) startChild(env []string) (int, error) {
 	pid, err := syscall.ForkExec(path, s.spec.Args, attr)
 	if err != nil {
 		return 0, launch.StartError(name, err)
+	}
+	// The supervisor may run with a core size limit of 0 (package hide);
+	// the application gets the limit it would have had.
+	if err := hide.RestoreChild(pid); err != nil {
+		s.log.Warn("cannot restore the application's core size limit", "error", err)
 	}
 	return pid, nil
 }

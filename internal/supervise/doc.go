@@ -34,6 +34,18 @@
 //     it is not found, 126 when it is found but cannot be executed
 //     (*launch.Error carries the code, and launch.LookPath finds the
 //     command in the child's PATH as launch.Exec does).
+//   - A SIGTERM or SIGINT the supervisor receives is forwarded like any
+//     other signal, and also ends the run within bounds: if the group has not
+//     exited a grace period (Options.StopTimeout) later, it is SIGKILLed and
+//     Run returns. An application that ignores SIGTERM would otherwise keep
+//     the supervisor, and the credentials it revokes on exit, alive until
+//     the orchestrator SIGKILLs both.
+//   - The child is started with PDEATHSIG SIGKILL: if the supervisor dies,
+//     even by SIGKILL, the application does not run on without it. The
+//     kernel fires it when the forking thread exits, so Run keeps its
+//     goroutine locked to one OS thread. It reaches the main child only;
+//     processes it started are reparented (to PID 1, which in a container
+//     whose PID 1 was the supervisor means the end of the container).
 //   - Restart stops the child with the stop signal (SIGTERM by default), waits
 //     up to the grace period for its whole group to exit, SIGKILLs the group if
 //     needed, and starts the command again with a new environment. Signal sends

@@ -28,6 +28,7 @@ const (
 	reexecEnv     = "SUPERVISE_REEXEC"
 	reexecScript  = "SUPERVISE_REEXEC_SCRIPT"
 	reexecRestart = "SUPERVISE_REEXEC_RESTART_ON" // a file whose appearance restarts the child once
+	reexecGrace   = "SUPERVISE_REEXEC_GRACE"      // Options.StopTimeout
 )
 
 // restartOnFile restarts the child once path exists, as a secret change
@@ -62,7 +63,8 @@ func reexecMain() int {
 		}
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "supervise", Level: hclog.Trace, Output: os.Stderr})
-	s := New(Spec{Args: []string{"sh", "-c", os.Getenv(reexecScript)}, Env: env}, Options{Logger: log})
+	grace, _ := time.ParseDuration(os.Getenv(reexecGrace))
+	s := New(Spec{Args: []string{"sh", "-c", os.Getenv(reexecScript)}, Env: env}, Options{Logger: log, StopTimeout: grace})
 	if trigger := os.Getenv(reexecRestart); trigger != "" {
 		go restartOnFile(s, trigger)
 	}

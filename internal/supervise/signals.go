@@ -80,3 +80,10 @@ func (s *Supervisor) kill(pgid int, sig syscall.Signal) error {
 func groupAlive(pgid int) bool {
 	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
 }
+
+// terminating reports whether sig asks the whole run to end (an
+// orchestrator's stop, ^C): after forwarding it, the supervisor gives the
+// group the grace period and then SIGKILLs it.
+func terminating(sig syscall.Signal) bool {
+	return sig == syscall.SIGTERM || sig == syscall.SIGINT
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -175,7 +176,8 @@ func (s *Supervisor) Pid() int {
 //
 // While Run is active it receives every signal the process gets (see the
 // package documentation), so the caller should not also act on SIGTERM or
-// SIGINT: they reach the child, and the child's exit ends Run.
+// SIGINT: they reach the child, and the child's exit ends Run; a child that
+// has not exited StopTimeout after one of them is SIGKILLed with its group.
 //
 // If the command cannot be started, Run returns the shell's code (127 or 126)
 // and a *launch.Error. If ctx is cancelled, the child is stopped as for a
@@ -189,6 +191,12 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	}
 	s.started = true
 	s.mu.Unlock()
+	// Children are started with Pdeathsig, which fires when the forking
+	// thread exits. Go only ends a thread when a goroutine locked to it
+	// returns without unlocking; keeping this goroutine locked (and
+	// unlocking it before returning) keeps the thread alive as long as Run.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if len(s.spec.Args) == 0 || s.spec.Args[0] == "" {
 		err := &launch.Error{Code: launch.CodeNotFound, Err: errors.New("empty command")}
 		s.finish(Status{Code: err.Code})
@@ -292,6 +300,20 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 		defer s.mu.Unlock()
 		return s.pgid
 	}
+	// beginShutdown bounds how long a SIGTERM or SIGINT (already forwarded)
+	// may take: an app that ignores it is SIGKILLed after the grace period
+	// and Run ends, instead of the supervisor waiting forever.
+	beginShutdown := func(sig syscall.Signal) {
+		if stopping || draining {
+			final = true
+			return
+		}
+		final, stopping, deadline = true, true, time.Time{}
+		oldPgid = currentPgid()
+		s.log.Debug("shutting down", "pgid", oldPgid, "signal", sig.String(), "grace", s.opts.StopTimeout)
+		grace = time.After(s.opts.StopTimeout)
+		poll.Reset(groupPoll)
+	}
 	beginStop := func() {
 		stopping, deadline = true, time.Time{}
 		oldPgid = currentPgid()
@@ -317,6 +339,8 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 				// the orchestrator is lost and nothing ever stops.
 				if pending != nil {
 					deferred = append(deferred, ssig)
+				} else if terminating(ssig) {
+					beginShutdown(ssig)
 				}
 			default:
 				s.log.Trace("signal not forwarded", "signal", sig.String())
@@ -401,6 +425,9 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 		for _, sig := range deferred {
 			s.log.Debug("forwarding a signal that arrived during the restart", "signal", sig.String())
 			s.kill(currentPgid(), sig)
+			if terminating(sig) {
+				beginShutdown(sig)
+			}
 		}
 		deferred = nil
 		req.done <- nil

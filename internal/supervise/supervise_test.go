@@ -259,6 +259,50 @@ i=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done`, "M="+marker, "S="+s
 	}
 }
 
+// A SIGTERM to the supervisor is forwarded and bounded: an app (and its
+// child) that ignore it are SIGKILLed after the grace period, and the
+// supervisor exits with 128+9 instead of waiting forever.
+func TestTermIsBoundedByGrace(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	h := startReexec(t, `
+trap '' TERM
+echo $$ >> "$P"
+sh -c 'trap "" TERM; echo $$ >> "$P"; while :; do sleep 0.05; done' &
+while :; do sleep 0.05; done`, "P="+pids, reexecGrace+"=500ms")
+	// Survivors of a failed stop would hold the output pipes open forever.
+	h.cmd.WaitDelay = time.Second
+	t.Cleanup(func() {
+		for _, f := range strings.Fields(readFile(t, pids)) {
+			if pid, _ := strconv.Atoi(f); pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(readFile(t, pids), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	code := h.wait(t, 5*time.Second)
+	took := time.Since(start)
+	if code != 128+int(syscall.SIGKILL) {
+		t.Fatalf("exit code %d, want %d\nstderr: %s", code, 128+int(syscall.SIGKILL), h.stderr.String())
+	}
+	if took > 500*time.Millisecond+killWait {
+		t.Fatalf("took %v with a grace of 500ms", took)
+	}
+	for _, f := range strings.Fields(readFile(t, pids)) {
+		pid, _ := strconv.Atoi(f)
+		if b, err := os.ReadFile("/proc/" + f + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("process %d of the app's group survived", pid)
+		}
+	}
+	t.Logf("exited %v after SIGTERM (grace 500ms)", took)
+}
+
 // Orphaned grandchildren are reparented to the supervisor (a subreaper, not
 // PID 1) and reaped: first while the main child still runs, then when the
 // main child exits at once and leaves its background job behind.
