@@ -106,9 +106,7 @@ with -pass-token). While Vault is sealed, unreachable or answering 5xx the app
 keeps running on its values; renewals, logins and re-reads are retried with
 backoff (1s doubling to 30s, jittered) for as long as prestart runs. A failed
 -on-change action is retried too. On exit it revokes the token and with it
-every lease it created.
-If prestart dies, the app is SIGKILLed.
-prestart keeps its credentials and token out of the app's reach: it re-executes
+every lease it created. If prestart dies, the app is SIGKILLed. prestart keeps its credentials and token out of the app's reach: it re-executes
 itself without them in its environment and is not dumpable (no /proc/PID/mem,
 environ or core dump for processes of its user).
     -supervise            stay as the app's supervisor
