@@ -17,17 +17,19 @@
 //     so everything downstream reads them exactly as before.
 //   - Harden makes the process non-dumpable (prctl PR_SET_DUMPABLE 0): the
 //     kernel then refuses /proc/PID/mem, environ and ptrace to other
-//     processes of the same user, and writes no core file a user can read.
-//     RLIMIT_CORE's soft limit is also set to 0, for core handlers that
-//     would otherwise still collect a dump. The application's own limit is
-//     put back on the child right after it starts (RestoreChild), and
-//     execve resets the dumpable flag, so the application stays debuggable.
+//     processes of the same user, and the kernel writes no core dump of a
+//     non-dumpable process at all, to a file or to a core_pattern pipe
+//     handler, whatever RLIMIT_CORE says. RLIMIT_CORE is left alone: it is
+//     inherited by the application, and lowering it for prestart alone would
+//     leave a window after each start in which the application runs with a
+//     limit it did not choose. execve resets the dumpable flag, so the
+//     application stays debuggable.
 //
 // The marker cannot be used to slip credentials in from outside: it is
 // honoured only if its descriptor is a pipe, and whoever can set the
 // marker could set VAULT_TOKEN directly anyway. It is removed before
 // anything else runs, so the application never inherits it.
 //
-// golang.org/x/sys/unix is used (it is already a dependency) for prctl and
-// prlimit, which package syscall does not wrap.
+// golang.org/x/sys/unix is used (it is already a dependency) for prctl,
+// which package syscall does not wrap.
 package hide

@@ -63,36 +63,10 @@ func isPipe(fd int) bool {
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
-// origCore is RLIMIT_CORE as it was before Harden; valid when hardened.
-var (
-	origCore unix.Rlimit
-	hardened bool
-)
-
-// Harden makes the process non-dumpable and sets its core size limit to 0
-// (see the package documentation).
+// Harden makes the process non-dumpable (see the package documentation).
 func Harden() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("make the process non-dumpable: %w", err)
 	}
-	if err := unix.Getrlimit(unix.RLIMIT_CORE, &origCore); err != nil {
-		return fmt.Errorf("read the core size limit: %w", err)
-	}
-	lim := origCore
-	lim.Cur = 0
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &lim); err != nil {
-		return fmt.Errorf("set the core size limit: %w", err)
-	}
-	hardened = true
 	return nil
-}
-
-// RestoreChild gives a child started after Harden the core size limit the
-// process had before, so the application's own dumps work as configured.
-func RestoreChild(pid int) error {
-	if !hardened {
-		return nil
-	}
-	lim := origCore
-	return unix.Prlimit(pid, unix.RLIMIT_CORE, &lim, nil)
 }

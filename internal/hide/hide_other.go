@@ -9,6 +9,3 @@ func isPipe(int) bool { return false }
 
 // Harden is Linux-only.
 func Harden() error { return nil }
-
-// RestoreChild is Linux-only.
-func RestoreChild(int) error { return nil }

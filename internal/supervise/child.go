@@ -3,7 +3,6 @@ package supervise
 import (
 	"syscall"
 
-	"github.com/keyturn/keyturn/internal/hide"
 	"github.com/keyturn/keyturn/internal/launch"
 )
 
@@ -43,11 +42,6 @@ func (s *Supervisor) startChild(env []string) (int, error) {
 	pid, err := syscall.ForkExec(path, s.spec.Args, attr)
 	if err != nil {
 		return 0, launch.StartError(name, err)
-	}
-	// The supervisor may run with a core size limit of 0 (package hide);
-	// the application gets the limit it would have had.
-	if err := hide.RestoreChild(pid); err != nil {
-		s.log.Warn("cannot restore the application's core size limit", "error", err)
 	}
 	return pid, nil
 }
