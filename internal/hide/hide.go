@@ -86,8 +86,12 @@ func Supervising(args []string) bool {
 		if a == "--" {
 			return false
 		}
-		a = strings.TrimLeft(a, "-")
-		if a == "supervise" || a == "supervise=true" || a == "supervise=1" {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name != "supervise" {
+			continue
+		}
+		// Every spelling package flag accepts for true (t, T, TRUE, 1, ...).
+		if on, err := strconv.ParseBool(val); !hasVal || (err == nil && on) {
 			return true
 		}
 	}

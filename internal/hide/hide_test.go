@@ -15,6 +15,9 @@ func TestSupervising(t *testing.T) {
 		{"-secret", "X=y", "--", "app"}:   false,
 		{"--", "app", "-supervise"}:       false,
 		{"-supervise=false", "--", "app"}: false,
+		{"-supervise=t", "--", "app"}:     true,
+		{"-supervise=TRUE", "--", "app"}:  true,
+		{"-supervise=0", "--", "app"}:     false,
 	} {
 		if got := Supervising(*args); got != want {
 			t.Errorf("Supervising(%q) = %v, want %v", *args, got, want)
