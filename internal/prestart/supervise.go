@@ -125,12 +125,18 @@ func (v *supervision) onChange(vars map[string]string) error {
 			return err
 		}
 	}
+	return v.tellApp("secrets changed", vars)
+}
+
+// tellApp signals or restarts the app per -on-change, restarting it with
+// vars and the session's current token.
+func (v *supervision) tellApp(why string, vars map[string]string) error {
 	v.metrics.Restarts.Add(1)
 	if sig := v.plan.Supervise.changeSig; sig != 0 {
-		v.log.Info("secrets changed; signalling the app", "signal", sig.String())
+		v.log.Info(why+"; signalling the app", "signal", sig.String())
 		return v.sup.Signal(sig)
 	}
-	v.log.Info("secrets changed; restarting the app")
+	v.log.Info(why + "; restarting the app")
 	return v.sup.Restart(v.childEnv(vars, v.s))
 }
 
@@ -148,11 +154,5 @@ func (v *supervision) onLogin(_ context.Context, _ *api.Secret, vars map[string]
 	if !v.plan.PassToken {
 		return nil
 	}
-	v.metrics.Restarts.Add(1)
-	if sig := v.plan.Supervise.changeSig; sig != 0 {
-		v.log.Info("new token; signalling the app", "signal", sig.String())
-		return v.sup.Signal(sig)
-	}
-	v.log.Info("new token; restarting the app")
-	return v.sup.Restart(v.childEnv(vars, v.s))
+	return v.tellApp("new token", vars)
 }
