@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/approle/bootstrap"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/secfile"
 	"github.com/keyturn/keyturn/internal/vaultconn"
@@ -82,7 +83,7 @@ func cmdBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *format != "text" && *format != "json" {
 		return cli.Usagef("-format must be text or json, not %q", *format)
 	}
-	cfg, err := approle.LoadConfig(*config)
+	cfg, err := bootstrap.LoadConfig(*config)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func cmdBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	plan, err := approle.MakePlan(ctx, vc, cfg)
+	plan, err := bootstrap.MakePlan(ctx, vc, cfg)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func cmdBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	log.Debug("applying plan", "changes", len(plan.Pending()))
-	if err := approle.Apply(ctx, vc, plan); err != nil {
+	if err := bootstrap.Apply(ctx, vc, plan); err != nil {
 		return err
 	}
 	if *format == "text" {
@@ -116,15 +117,15 @@ func cmdBootstrap(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func printPlan(w io.Writer, p *approle.Plan, dryRun bool) {
-	counts := map[approle.Action]int{}
+func printPlan(w io.Writer, p *bootstrap.Plan, dryRun bool) {
+	counts := map[bootstrap.Action]int{}
 	for _, ch := range p.Changes {
 		counts[ch.Action]++
-		if ch.Action == approle.NoChange {
+		if ch.Action == bootstrap.NoChange {
 			continue
 		}
 		mark := "+"
-		if ch.Action == approle.Update {
+		if ch.Action == bootstrap.Update {
 			mark = "~"
 		}
 		fmt.Fprintf(w, "%s %s %s\n", mark, ch.Kind, ch.Name)
@@ -132,22 +133,22 @@ func printPlan(w io.Writer, p *approle.Plan, dryRun bool) {
 			switch {
 			case f.Hidden:
 				fmt.Fprintf(w, "    %s: (value hidden)\n", f.Field)
-			case ch.Action == approle.Create:
+			case ch.Action == bootstrap.Create:
 				fmt.Fprintf(w, "    %s: %s\n", f.Field, f.New)
 			default:
 				fmt.Fprintf(w, "    %s: %s -> %s\n", f.Field, f.Old, f.New)
 			}
 		}
 	}
-	if counts[approle.Create]+counts[approle.Update] == 0 {
-		fmt.Fprintf(w, "No changes: Vault matches the config (%d objects).\n", counts[approle.NoChange])
+	if counts[bootstrap.Create]+counts[bootstrap.Update] == 0 {
+		fmt.Fprintf(w, "No changes: Vault matches the config (%d objects).\n", counts[bootstrap.NoChange])
 		return
 	}
 	verb := "Plan"
 	if dryRun {
 		verb = "Plan (dry run, nothing applied)"
 	}
-	fmt.Fprintf(w, "%s: %d to create, %d to update, %d unchanged.\n", verb, counts[approle.Create], counts[approle.Update], counts[approle.NoChange])
+	fmt.Fprintf(w, "%s: %d to create, %d to update, %d unchanged.\n", verb, counts[bootstrap.Create], counts[bootstrap.Update], counts[bootstrap.NoChange])
 }
 
 func cmdMint(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/approle/bootstrap"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/vaulterr"
 	"github.com/keyturn/keyturn/internal/vaulttest"
@@ -44,21 +45,21 @@ func setup(t *testing.T, opts ...vaulttest.DevOption) (*vaulttest.Server, *api.C
 	s := vaulttest.StartDev(t, opts...)
 	root := s.RootClient(t)
 	ctx := context.Background()
-	cfg, err := approle.ParseConfig("test.hcl", []byte(testConfig))
+	cfg, err := bootstrap.ParseConfig("test.hcl", []byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := approle.MakePlan(ctx, root, cfg)
+	plan, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := approle.Apply(ctx, root, plan); err != nil {
+	if err := bootstrap.Apply(ctx, root, plan); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := root.KVv2("secret").Put(ctx, "app/db", map[string]any{"password": "orange1"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := root.Logical().WriteWithContext(ctx, "auth/token/create/"+approle.LauncherPolicyName("ci"), nil)
+	tok, err := root.Logical().WriteWithContext(ctx, "auth/token/create/"+bootstrap.LauncherPolicyName("ci"), nil)
 	if err != nil {
 		t.Fatalf("create launcher token: %v", err)
 	}
@@ -78,11 +79,11 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	s := vaulttest.StartDev(t)
 	root := s.RootClient(t)
 	ctx := context.Background()
-	cfg, err := approle.ParseConfig("test.hcl", []byte(testConfig))
+	cfg, err := bootstrap.ParseConfig("test.hcl", []byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := approle.MakePlan(ctx, root, cfg)
+	plan, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +92,14 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 		t.Fatalf("first plan has %d changes, want 7: %+v", n, plan.Changes)
 	}
 	for _, ch := range plan.Pending() {
-		if ch.Action != approle.Create {
+		if ch.Action != bootstrap.Create {
 			t.Errorf("%s %s: %s, want create", ch.Kind, ch.Name, ch.Action)
 		}
 	}
-	if err := approle.Apply(ctx, root, plan); err != nil {
+	if err := bootstrap.Apply(ctx, root, plan); err != nil {
 		t.Fatal(err)
 	}
-	again, err := approle.MakePlan(ctx, root, cfg)
+	again, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +112,11 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
   token_ttl = "2h"
   secret_id_bound_cidrs = ["127.0.0.0/8"]`, 1)
 	changed = strings.Replace(changed, `capabilities = ["read"]`, `capabilities = ["read", "list"]`, 1)
-	cfg2, err := approle.ParseConfig("test.hcl", []byte(changed))
+	cfg2, err := bootstrap.ParseConfig("test.hcl", []byte(changed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan2, err := approle.MakePlan(ctx, root, cfg2)
+	plan2, err := bootstrap.MakePlan(ctx, root, cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,16 +124,16 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	if len(pending) != 2 {
 		t.Fatalf("want 2 changes (policy, role), got %+v", pending)
 	}
-	var role approle.Change
+	var role bootstrap.Change
 	for _, ch := range pending {
 		if ch.Kind == "role" {
 			role = ch
 		}
 	}
-	if role.Name != "app" || role.Action != approle.Update || len(role.Fields) != 2 {
+	if role.Name != "app" || role.Action != bootstrap.Update || len(role.Fields) != 2 {
 		t.Fatalf("role change: %+v", role)
 	}
-	got := map[string]approle.FieldChange{}
+	got := map[string]bootstrap.FieldChange{}
 	for _, f := range role.Fields {
 		got[f.Field] = f
 	}
@@ -142,7 +143,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	if f := got["secret_id_bound_cidrs"]; f.Old != "[]" || f.New != "[127.0.0.0/8]" {
 		t.Errorf("cidr change: %+v", f)
 	}
-	if err := approle.Apply(ctx, root, plan2); err != nil {
+	if err := bootstrap.Apply(ctx, root, plan2); err != nil {
 		t.Fatal(err)
 	}
 	sec, err := root.Logical().Read("auth/approle/role/app")
@@ -152,7 +153,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	if ttl, _ := sec.Data["token_ttl"].(interface{ String() string }); ttl == nil || ttl.String() != "7200" {
 		t.Errorf("token_ttl after apply: %v", sec.Data["token_ttl"])
 	}
-	plan3, err := approle.MakePlan(ctx, root, cfg2)
+	plan3, err := bootstrap.MakePlan(ctx, root, cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 		t.Fatalf("plan after applying the change is not empty: %+v", p)
 	}
 	// Going back to the original file resets the removed lines.
-	plan4, err := approle.MakePlan(ctx, root, cfg)
+	plan4, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,11 +175,11 @@ func TestCustomRoleIDIsHidden(t *testing.T) {
 	root := s.RootClient(t)
 	ctx := context.Background()
 	const custom = "role-id-that-is-not-for-display"
-	cfg, err := approle.ParseConfig("t.hcl", []byte(`role "r" { role_id = "`+custom+`" }`))
+	cfg, err := bootstrap.ParseConfig("t.hcl", []byte(`role "r" { role_id = "`+custom+`" }`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := approle.MakePlan(ctx, root, cfg)
+	plan, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,13 +190,13 @@ func TestCustomRoleIDIsHidden(t *testing.T) {
 			}
 		}
 	}
-	if err := approle.Apply(ctx, root, plan); err != nil {
+	if err := bootstrap.Apply(ctx, root, plan); err != nil {
 		t.Fatal(err)
 	}
 	if got := roleID(t, root, "r"); got != custom {
 		t.Fatalf("role ID %q, want the custom one", got)
 	}
-	plan2, err := approle.MakePlan(ctx, root, cfg)
+	plan2, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,19 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/approle/bootstrap"
 )
 
 func cmdApproleSetup(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: approle-setup FILE")
 	}
-	cfg, err := approle.LoadConfig(ts.MkAbs(args[0]))
+	cfg, err := bootstrap.LoadConfig(ts.MkAbs(args[0]))
 	ts.Check(err)
 	c := root(ts)
-	plan, err := approle.MakePlan(context.Background(), c, cfg)
+	plan, err := bootstrap.MakePlan(context.Background(), c, cfg)
 	ts.Check(err)
-	ts.Check(approle.Apply(context.Background(), c, plan))
+	ts.Check(bootstrap.Apply(context.Background(), c, plan))
 }
 
 func cmdMint(ts *testscript.TestScript, neg bool, args []string) {

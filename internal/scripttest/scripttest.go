@@ -110,7 +110,7 @@ func root(ts *testscript.TestScript) *api.Client {
 //	vault-seal                  seal the script's Vault
 //	vault-stop                  stop the script's Vault
 //	vault-wrap FILE K=V...      wrap data through sys/wrapping/wrap, token into FILE
-//	approle-setup FILE          apply a bootstrap file (approle.MakePlan/Apply) as root
+//	approle-setup FILE          apply a bootstrap file (bootstrap.MakePlan/Apply) as root
 //	mint [-no-wrap] [-wrap-ttl D] [-num-uses N] ROLE FILE   mint as root into FILE
 //	role-id ROLE FILE           write a role's role ID into FILE
 //	setenv-file NAME FILE       set NAME to FILE's content (trimmed)

@@ -27,8 +27,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2/hclsimple"
-
 	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/source"
@@ -42,29 +40,29 @@ type Spec struct {
 }
 
 type file struct {
-	Override *bool          `hcl:"override,optional"`
-	Secret   []secretBlock  `hcl:"secret,block"`
-	Secrets  []secretsBlock `hcl:"secrets,block"`
-	Cert     []certBlock    `hcl:"cert,block"`
+	Override *bool
+	Secret   []secretBlock
+	Secrets  []secretsBlock
+	Cert     []certBlock
 }
 
 type secretBlock struct {
-	Name string `hcl:"name,label"`
-	From string `hcl:"from"`
+	Name string
+	From string
 }
 
 type secretsBlock struct {
-	Ref    string  `hcl:"ref,label"`
-	Prefix *string `hcl:"prefix,optional"`
+	Ref    string
+	Prefix *string
 }
 
 type certBlock struct {
-	Dir        string   `hcl:"dir,label"`
-	From       string   `hcl:"from"`
-	CommonName string   `hcl:"common_name"`
-	TTL        *string  `hcl:"ttl,optional"`
-	AltNames   []string `hcl:"alt_names,optional"`
-	IPSANs     []string `hcl:"ip_sans,optional"`
+	Dir        string
+	From       string
+	CommonName string
+	TTL        *string
+	AltNames   []string
+	IPSANs     []string
 }
 
 // Load reads a spec file.
@@ -80,7 +78,7 @@ func Load(path string) (*Spec, error) {
 // "secrets", each in file order.
 func Parse(filename string, src []byte) (*Spec, error) {
 	var f file
-	if err := hclsimple.Decode(filename, src, nil, &f); err != nil {
+	if err := decode(filename, src, &f); err != nil {
 		return nil, fmt.Errorf("parse spec: %w", err)
 	}
 	s := &Spec{}

@@ -3,6 +3,8 @@ package spec
 import (
 	"strings"
 	"testing"
+
+	"github.com/keyturn/keyturn/internal/source"
 )
 
 func TestParse(t *testing.T) {
@@ -53,9 +55,60 @@ func TestParseErrors(t *testing.T) {
 }`, "PKI issue endpoint"},
 		{`secret "X" { ref = "vault://a/b#c" }`, "Missing required argument"},
 		{`nonsense = 1`, "Unsupported argument"},
+		{`thing "x" {}`, "Unsupported block type"},
+		{`secret { from = "vault://a/b#c" }`, "Missing name for secret"},
+		{`override = "maybe"`, "must be bool"},
+		{`override = null`, "must not be null"},
+		{`secret "X" { from = var.x }`, "Variables not allowed"},
+		{`secret "X" { from = upper("vault://a/b#c") }`, "Function calls not allowed"},
+		{`cert "/d" {
+  from = "pki/issue/x"
+  common_name = "x"
+  alt_names = "a.example"
+}`, "must be list of string"},
+		{`cert "/d" {
+  from = "pki/issue/x"
+  common_name = "x"
+  ip_sans = ["127.0.0.1", null]
+}`, "must not hold null"},
+		{`secret "X" {
+  from = 1
+  from = 2
+}`, "Attribute redefined"},
+		{`secret "X" { from = "vault://a/b#c" `, "t.hcl:1"},
 	} {
 		if _, err := Parse("t.hcl", []byte(tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.src, err, tc.want)
 		}
 	}
+}
+
+// A spec comes with an image, not always one's own: no input may panic,
+// and whatever is accepted holds only requests that parse on their own.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`override = true
+secret "A" { from = "vault://secret/app#a" }
+secrets "vault://secret/app" { prefix = "APP" }
+cert "/run/tls" {
+  from = "pki/issue/app"
+  common_name = "app.example.com"
+  alt_names = ["b.example.com"]
+}`))
+	f.Add([]byte(`secret "X" { from = upper("x") }`))
+	f.Add([]byte("secret \"X\" {\n from = <<EOT\nvault://a/b#c\nEOT\n}"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		s, err := Parse("f.hcl", src)
+		if err != nil {
+			return
+		}
+		for _, r := range s.Requests {
+			if r.Name != "" {
+				if _, err := source.ParseSecret(r.Name + "=" + r.Ref.String()); err != nil {
+					t.Fatalf("accepted %q, which does not parse again: %v", r.Ref.String(), err)
+				}
+			} else if _, err := source.ParseSecrets(r.Ref.String()); err != nil {
+				t.Fatalf("accepted %q, which does not parse again: %v", r.Ref.String(), err)
+			}
+		}
+	})
 }

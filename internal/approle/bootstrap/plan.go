@@ -1,4 +1,4 @@
-package approle
+package bootstrap
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package approle
+package bootstrap
 
 import (
 	"os"
@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyturn/keyturn/internal/approle"
 )
 
 func TestExampleConfig(t *testing.T) {
-	cfg, err := LoadConfig(filepath.Join("..", "..", "examples", "approle.hcl"))
+	cfg, err := LoadConfig(filepath.Join("..", "..", "..", "examples", "approle.hcl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ role "a" {
 		t.Fatal(err)
 	}
 	r := cfg.Roles[0]
-	if cfg.Mount != DefaultMount {
+	if cfg.Mount != approle.DefaultMount {
 		t.Errorf("mount %q", cfg.Mount)
 	}
 	if r.SecretIDTTL != 90*time.Second || r.TokenTTL != 30*time.Minute || r.TokenMaxTTL != 2*time.Hour {

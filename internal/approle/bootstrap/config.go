@@ -1,13 +1,9 @@
-// Package approle is keyturn's AppRole layer: it bootstraps roles, policies
-// and launcher permissions from one HCL file, mints response-wrapped one-time
-// secret IDs, logs in with them after checking that the wrapping token came
-// from the role's secret-id endpoint, and lists or revokes secret IDs by
-// accessor.
-//
-// Every function takes a context first and an *api.Client configured by the
-// caller. Errors are typed (see errors.go) and never carry a secret ID, a
-// wrapping token or a Vault token in their text.
-package approle
+// Package bootstrap reads a bootstrap file (HCL: the AppRole mount,
+// policies, roles and launchers) and brings Vault in line with it: MakePlan
+// compares the file with what Vault has, Apply makes the changes. It is the
+// issuer's side of package approle, kept apart so that prestart, which only
+// logs in, does not link an HCL decoder it never uses.
+package bootstrap
 
 import (
 	"errors"
@@ -21,12 +17,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/keyturn/keyturn/internal/approle"
 )
 
 // Defaults for a role, chosen for one container start per secret ID: one
 // use, short life, a renewable token that cannot outlive a day.
 const (
-	DefaultMount           = "approle"
 	DefaultSecretIDNumUses = 1
 	DefaultSecretIDTTL     = 10 * time.Minute
 	DefaultTokenTTL        = time.Hour
@@ -138,7 +135,7 @@ func ParseConfig(filename string, src []byte) (*Config, error) {
 	if err := hclsimple.Decode(filename, src, nil, &f); err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	cfg := &Config{Mount: DefaultMount}
+	cfg := &Config{Mount: approle.DefaultMount}
 	if f.Mount != nil {
 		cfg.Mount = strings.Trim(*f.Mount, "/")
 	}
