@@ -11,7 +11,9 @@ FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN mkdir -p /tmp /run/app/tls /etc/keyturn && chmod 1777 /tmp && chmod 700 /run/app /run/app/tls
-COPY prestart /usr/local/bin/prestart
+# prestart runs prestart-s3, from beside it, when a source is s3://; an
+# image that reads Vault only can leave prestart-s3 out.
+COPY prestart prestart-s3 /usr/local/bin/
 COPY spec.hcl /etc/keyturn/spec.hcl
 COPY app.sh /usr/local/bin/app
 # prestart -supervise forwards signals to the app's process group, reaps

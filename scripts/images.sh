@@ -52,7 +52,7 @@ build() {
 }
 
 want vault && build vault Dockerfile.vault vault
-want app && build app Dockerfile.app prestart -- spec.hcl app.sh
+want app && build app Dockerfile.app prestart prestart-s3 -- spec.hcl app.sh
 want operator && build operator Dockerfile.operator issuer unseal s3kms
 want minio && build minio Dockerfile.minio minio
 want kms-local && build kms-local Dockerfile.kms-local kms-local

@@ -9,7 +9,6 @@ import (
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/prestart"
-	"github.com/keyturn/keyturn/internal/source/s3src"
 	"github.com/keyturn/keyturn/internal/vaulterr"
 )
 
@@ -21,10 +20,8 @@ func exitCode(err error) error {
 	var st *prestart.ExitStatus
 	var ue *prestart.UsageError
 	var spent *prestart.ConsumedError
-	var hints []string
-	if h := s3src.Hint(err); h != "" {
-		hints = append(hints, h)
-	}
+	var unsupported *prestart.UnsupportedSchemeError
+	s3code, hints, s3 := s3Exit(err)
 	switch {
 	case err == nil || errors.As(err, &ce):
 		return err
@@ -46,12 +43,14 @@ func exitCode(err error) error {
 		return cli.Fail(cli.ExitDenied, err)
 	case errors.Is(err, lifetime.ErrTokenLost):
 		return cli.Fail(cli.ExitDenied, err, "give the role's secret IDs more than one use (secret_id_num_uses), or a periodic token, to keep apps running past token_max_ttl")
-	case errors.Is(err, s3src.ErrRefused):
+	case s3 && s3code == cli.ExitDenied:
 		return cli.Fail(cli.ExitDenied, err, hints...)
 	case errors.Is(err, envelope.ErrInvalidAllowList):
 		return cli.Fail(cli.ExitUsage, err)
-	case errors.Is(err, s3src.ErrUnavailable):
+	case s3 && s3code == cli.ExitUnavailable:
 		return cli.Fail(cli.ExitUnavailable, err, hints...)
+	case errors.Is(err, errNoS3Binary), errors.As(err, &unsupported) && unsupported.Scheme == "s3":
+		return cli.Fail(cli.ExitFailed, err, "install "+s3Binary+" from the same release beside prestart, or run "+s3Binary+" itself")
 	case prestart.Unavailable(err):
 		return cli.Fail(cli.ExitUnavailable, err, "check VAULT_ADDR and that Vault is running and unsealed")
 	}

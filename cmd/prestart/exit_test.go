@@ -37,6 +37,8 @@ func TestExitCodes(t *testing.T) {
 		{retry.ErrUnavailable, 4, "VAULT_ADDR"},
 		{vaulterr.ErrUnavailable, 4, "VAULT_ADDR"},
 		{s3src.ErrUnavailable, 4, "AWS_REGION"},
+		{fmt.Errorf("x: %w", errNoS3Binary), 1, "beside prestart"},
+		{&prestart.UnsupportedSchemeError{Scheme: "s3", Ref: "s3://b/k"}, 1, "beside prestart"},
 		{&launch.Error{Command: "x", Code: 127, Err: errors.New("not found")}, 127, ""},
 		{&launch.Error{Command: "x", Code: 126, Err: errors.New("denied")}, 126, ""},
 		{&prestart.ExitStatus{Code: 42}, 42, ""},

@@ -62,7 +62,9 @@ Secrets:
     -secrets 's3://BUCKET/PREFIX/?blobs&kms=KEY'  one KMS ciphertext blob per object
                                                (&bind=strict: only blobs bound to their object;
                                                &raw: keep trailing newlines); ?legacy reads
-                                               S3 Encryption Client v1 objects (docs/s3.md)
+                                               S3 Encryption Client v1 objects (docs/s3.md);
+                                               s3:// is read by prestart-s3, which prestart
+                                               runs in its place from beside itself or PATH
     -secrets 'exec:COMMAND ARGS'               run COMMAND, read an env file from its stdout
     -cert DIR=MOUNT/issue/ROLE?common_name=NAME[&ttl=D&alt_names=...]
                                                issue a certificate into DIR/cert.pem,
@@ -140,7 +142,7 @@ Examples:
 Exit status:
     0    success
     1    the operation failed (a secret or field is missing, a file cannot be written,
-         an S3 object is corrupt, an exec: source failed)
+         an S3 object is corrupt, an exec: source failed, prestart-s3 not found)
     2    usage error
     3    credentials refused: one-time ID used, expired or tampered; permission denied;
          an S3 object under a KMS key not in ?kms=, moved or tampered with
@@ -154,13 +156,21 @@ func main() {
 }
 
 // start is main without the exit, so the script tests run the same path.
-func start(args []string) int {
+func start(args []string) int { return startWith(args, s3Reader) }
+
+// startWith is start with the s3:// reader this build has (nil in the
+// lean build), so that the tests also run the lean path.
+func startWith(args []string, s3 prestart.ReaderFunc) int {
+	if err := delegate(args, s3); err != nil {
+		ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
+		return ui.Report(exitCode(err))
+	}
 	if code, ok := hideCredentials(args); !ok {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, args, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()})
+	return run(ctx, args, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}, s3)
 }
 
 // hideCredentials runs before anything else. A supervisor outlives its
@@ -192,7 +202,7 @@ func hideCredentials(args []string) (int, bool) {
 	return 0, true
 }
 
-func run(ctx context.Context, args []string, std prestart.IO) int {
+func run(ctx context.Context, args []string, std prestart.IO, s3 prestart.ReaderFunc) int {
 	ui := &cli.UI{Name: "prestart", Stderr: std.Stderr}
 	p, version, err := parseFlags(args, std.Stdout)
 	switch {
@@ -204,7 +214,11 @@ func run(ctx context.Context, args []string, std prestart.IO) int {
 		fmt.Fprintln(std.Stdout, versionString())
 		return cli.ExitOK
 	}
-	return ui.Report(exitCode(prestart.Run(ctx, p, std)))
+	var opts []prestart.Option
+	if s3 != nil {
+		opts = append(opts, prestart.WithReader("s3", s3))
+	}
+	return ui.Report(exitCode(prestart.Run(ctx, p, std, opts...)))
 }
 
 // parseFlags builds the plan from the command line and the spec file.

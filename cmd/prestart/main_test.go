@@ -18,6 +18,14 @@ func TestMain(m *testing.M) {
 		"prestart": func() {
 			os.Exit(start(os.Args[1:]))
 		},
+		// The test binary links the AWS SDK; these two play the lean
+		// prestart (-tags nos3) and the prestart-s3 it runs for s3://.
+		"prestart-nos3": func() {
+			os.Exit(startWith(os.Args[1:], nil))
+		},
+		"prestart-s3": func() {
+			os.Exit(start(os.Args[1:]))
+		},
 	})
 }
 

@@ -77,3 +77,15 @@ func retryPolicy(p *Plan, log hclog.Logger) retry.Policy {
 		},
 	}
 }
+
+// UnsupportedSchemeError is a source whose scheme this build has no reader
+// for: s3:// in a prestart built without the AWS SDK (see WithReader). It
+// is found before the login, so no one-time secret ID is spent on it.
+type UnsupportedSchemeError struct {
+	Scheme string
+	Ref    string
+}
+
+func (e *UnsupportedSchemeError) Error() string {
+	return fmt.Sprintf("%s: this prestart has no %s:// reader", e.Ref, e.Scheme)
+}

@@ -1,33 +1,69 @@
 package prestart
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyturn/keyturn/internal/pkicert"
 	"github.com/keyturn/keyturn/internal/source"
 	"github.com/keyturn/keyturn/internal/source/execsrc"
-	"github.com/keyturn/keyturn/internal/source/s3src"
 	"github.com/keyturn/keyturn/internal/source/vaultsrc"
 )
 
+// Option changes what a run can reach.
+type Option func(*runner)
+
+// ReaderFunc makes the reader of one scheme for a run, given the run's
+// logger and the -poll interval (how long a resolved KMS alias may be
+// trusted, for instance).
+type ReaderFunc func(log hclog.Logger, poll time.Duration) source.Reader
+
+// WithReader adds the reader of scheme. The s3:// reader comes in this
+// way, so that a prestart built without it does not link the AWS SDK: that
+// SDK's package initialisation alone costs a run that never reads S3 more
+// than the rest of start-up together.
+func WithReader(scheme string, f ReaderFunc) Option {
+	return func(r *runner) {
+		if r.extra == nil {
+			r.extra = map[string]ReaderFunc{}
+		}
+		r.extra[scheme] = f
+	}
+}
+
 // defaultReaders returns the source readers by scheme. vault:// needs the
-// session; the other schemes bring their own credentials: s3:// loads the
-// AWS configuration (as the AWS CLI does) on first use, exec: runs a
-// command with the process environment minus the bootstrap credentials.
+// session; the other schemes bring their own credentials: exec: runs a
+// command with the process environment minus the bootstrap credentials,
+// and the readers added by WithReader (s3:// loads the AWS configuration,
+// as the AWS CLI does, on first use).
 func (r *runner) defaultReaders(s *Session) source.Readers {
 	readers := source.Readers{
-		"s3": s3src.NewReader(func(ctx context.Context) (*s3src.Store, error) {
-			return s3src.Load(ctx, s3src.Options{Logger: r.log, AliasTTL: r.plan.Supervise.Poll})
-		}),
 		"exec": &execsrc.Reader{Stderr: r.io.Stderr, Environ: r.io.Environ},
+	}
+	for scheme, f := range r.extra {
+		readers[scheme] = f(r.log, r.plan.Supervise.Poll)
 	}
 	if s != nil {
 		readers["vault"] = vaultsrc.New(s.Client())
 	}
 	return readers
+}
+
+// checkSchemes refuses, before the login spends a one-time secret ID, a
+// source that this build cannot read.
+func (r *runner) checkSchemes() error {
+	for _, req := range r.plan.Requests {
+		switch scheme := req.Ref.Scheme; {
+		case scheme == "vault", scheme == "exec", r.extra[scheme] != nil:
+		default:
+			return &UnsupportedSchemeError{Scheme: scheme, Ref: req.Ref.String()}
+		}
+	}
+	return nil
 }
 
 // dryRun prints what a run would deliver: names, sources, versions and

@@ -40,6 +40,7 @@ type runner struct {
 	// tests replace them.
 	readers func(s *Session) source.Readers
 	exec    func(argv, env []string) error
+	extra   map[string]ReaderFunc // WithReader
 }
 
 // secrets is what the read step returns.
@@ -57,13 +58,16 @@ type rendered struct{ printed, envFile bytes.Buffer }
 // returns only on failure. The Vault address and TLS settings come from the
 // plan's vaultconn.Flags and the VAULT_* variables as the Vault CLI reads
 // them; AWS settings as the AWS CLI reads them.
-func Run(ctx context.Context, p *Plan, io IO) error {
+func Run(ctx context.Context, p *Plan, io IO, opts ...Option) error {
 	log, err := cli.NewLogger("prestart", p.LogLevel, io.Stderr)
 	if err != nil {
 		return err
 	}
 	r := &runner{plan: p, io: io, log: log, exec: launch.Exec}
 	r.readers = r.defaultReaders
+	for _, o := range opts {
+		o(r)
+	}
 	return r.run(ctx)
 }
 
@@ -134,6 +138,9 @@ func (r *runner) run(ctx context.Context) error {
 // preflight finds the command and the output directories before logging
 // in: a typo must not spend the one-time secret ID.
 func (r *runner) preflight() error {
+	if err := r.checkSchemes(); err != nil {
+		return err
+	}
 	for _, p := range r.plan.outputs() {
 		if fi, err := os.Stat(filepath.Dir(p)); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%s: directory %s does not exist", p, filepath.Dir(p))

@@ -94,6 +94,7 @@ func (h *harness) run(p *Plan, args ...string) error {
 			return nil
 		},
 	}
+	WithReader("fake", func(hclog.Logger, time.Duration) source.Reader { return h.fake })(r)
 	r.readers = func(*Session) source.Readers { return source.Readers{"fake": h.fake} }
 	return r.run(context.Background())
 }
@@ -297,5 +298,19 @@ func TestCompleteRefusesUsageMistakes(t *testing.T) {
 		if err := p.Complete(); !errors.As(err, &ue) {
 			t.Errorf("%s: got %v", name, err)
 		}
+	}
+}
+
+// A source this build has no reader for is refused before anything is
+// read or logged in to, so no one-time secret ID is spent on it.
+func TestUnsupportedSchemeRefusedBeforeLogin(t *testing.T) {
+	h := newHarness(t)
+	err := h.run(&Plan{Print: "json"}, "fake://app/db", "DB=s3://bucket/app.env?kms=k#DB")
+	var us *UnsupportedSchemeError
+	if !errors.As(err, &us) || us.Scheme != "s3" {
+		t.Fatalf("got %v, want an UnsupportedSchemeError for s3", err)
+	}
+	if n := h.fake.reads.Load(); n != 0 {
+		t.Errorf("%d reads before the refusal", n)
 	}
 }
