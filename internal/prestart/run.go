@@ -158,9 +158,10 @@ func (r *runner) preflight() error {
 func (r *runner) read(ctx context.Context, readers source.Readers) (*secrets, error) {
 	var env *envfmt.Env
 	var loaded []source.Loaded
+	attempts := keepLeases(readers)
 	err := retry.Do(ctx, retryPolicy(r.plan, r.log), func(ctx context.Context) error {
 		var err error
-		env, loaded, err = source.Collect(ctx, readers, r.plan.Requests, r.plan.Override, source.AllowNames(r.plan.AllowNames...))
+		env, loaded, err = source.Collect(ctx, attempts, r.plan.Requests, r.plan.Override, source.AllowNames(r.plan.AllowNames...))
 		return err
 	})
 	if err != nil {

@@ -40,6 +40,18 @@ func (f *fakeReader) Read(_ context.Context, ref source.Ref) (*source.Result, er
 	return &source.Result{Data: d, Version: "3"}, nil
 }
 
+// mintReader serves dyn:// references as a database engine does: every
+// read mints a new credential with its own lease.
+type mintReader struct{ mints atomic.Int32 }
+
+func (m *mintReader) Read(context.Context, source.Ref) (*source.Result, error) {
+	n := m.mints.Add(1)
+	return &source.Result{
+		Data:  map[string]any{"username": fmt.Sprintf("v-app-%d", n), "password": fmt.Sprintf("pw-%d", n)},
+		Lease: &source.Lease{ID: fmt.Sprintf("database/creds/app/lease-%d", n), Duration: time.Hour, Renewable: true},
+	}, nil
+}
+
 const secretValue = "s3cr3t-'quoted'-value"
 
 func newFake() *fakeReader {
@@ -56,6 +68,7 @@ type execCall struct{ argv, env []string }
 type harness struct {
 	t              *testing.T
 	fake           *fakeReader
+	dyn            mintReader
 	stdout, stderr bytes.Buffer
 	environ        []string
 	exec           *execCall
@@ -95,7 +108,8 @@ func (h *harness) run(p *Plan, args ...string) error {
 		},
 	}
 	WithReader("fake", func(hclog.Logger, time.Duration) source.Reader { return h.fake })(r)
-	r.readers = func(*Session) source.Readers { return source.Readers{"fake": h.fake} }
+	WithReader("dyn", func(hclog.Logger, time.Duration) source.Reader { return &h.dyn })(r)
+	r.readers = func(*Session) source.Readers { return source.Readers{"fake": h.fake, "dyn": &h.dyn} }
 	return r.run(context.Background())
 }
 
@@ -312,5 +326,27 @@ func TestUnsupportedSchemeRefusedBeforeLogin(t *testing.T) {
 	}
 	if n := h.fake.reads.Load(); n != 0 {
 		t.Errorf("%d reads before the refusal", n)
+	}
+}
+
+// A retry at start, after another source was unavailable, reads the
+// static sources again but not a dynamic one that already answered: a
+// second credential would leave the first one's lease alive and unused.
+func TestRetryDoesNotMintTwice(t *testing.T) {
+	h := newHarness(t)
+	h.fake.fails, h.fake.err = 2, fmt.Errorf("dial: %w", retry.ErrUnavailable)
+	err := h.run(&Plan{Print: "dotenv", Timeout: 10 * time.Second},
+		"DB_USER=dyn://database/creds/app#username", "DB_PASS=dyn://database/creds/app#password", "fake://app/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.fake.reads.Load(); n != 3 {
+		t.Fatalf("the static source was read %d times, want 3 (two failures, then success)", n)
+	}
+	if n := h.dyn.mints.Load(); n != 1 {
+		t.Fatalf("%d credentials minted for one start, want 1", n)
+	}
+	if out := h.stdout.String(); !strings.Contains(out, `DB_USER="v-app-1"`) || !strings.Contains(out, `DB_PASS="pw-1"`) {
+		t.Fatalf("output is not the one credential minted:\n%s", out)
 	}
 }

@@ -11,12 +11,13 @@ import (
 // to a rate limit.
 const MaxConcurrentReads = 8
 
-// readKey identifies what a read returns: the #FIELD only picks from it.
-func readKey(r Ref) string {
+// Key identifies what a read of r returns: the #FIELD only picks from it,
+// so refs that differ in it alone share one read.
+func (r Ref) Key() string {
 	return r.Scheme + "://" + r.Path + "?" + r.Query.Encode()
 }
 
-// readAll returns one result per request. Requests with the same readKey
+// readAll returns one result per request. Requests with the same Ref.Key
 // share a read; a result from prev is kept when no request of the group
 // needs a fresh one.
 func readAll(ctx context.Context, readers Readers, reqs []Request, prev []Loaded, reread func(i int) bool) ([]*Result, error) {
@@ -31,7 +32,7 @@ func readAll(ctx context.Context, readers Readers, reqs []Request, prev []Loaded
 		if _, ok := readers[req.Ref.Scheme]; !ok {
 			return nil, fmt.Errorf("%s: no reader for scheme %q", req.Ref, req.Ref.Scheme)
 		}
-		k := readKey(req.Ref)
+		k := req.Ref.Key()
 		if rd := byKey[k]; rd != nil {
 			rd.members = append(rd.members, i)
 			continue
