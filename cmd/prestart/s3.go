@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/prestart"
@@ -22,9 +19,9 @@ import (
 
 // s3Reader makes the s3:// reader of one run. The AWS configuration is
 // loaded, as the AWS CLI loads it, on the first s3:// read.
-var s3Reader prestart.ReaderFunc = func(log hclog.Logger, poll time.Duration) source.Reader {
+var s3Reader prestart.ReaderFunc = func(env prestart.ReaderEnv) source.Reader {
 	return s3src.NewReader(func(ctx context.Context) (*s3src.Store, error) {
-		return s3src.Load(ctx, s3src.Options{Logger: log, AliasTTL: poll})
+		return s3src.Load(ctx, s3src.Options{Logger: env.Log, AliasTTL: env.Poll, CredentialsLock: env.Processes})
 	})
 }
 

@@ -1,8 +1,10 @@
 package prestart
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -17,10 +19,22 @@ import (
 // Option changes what a run can reach.
 type Option func(*runner)
 
-// ReaderFunc makes the reader of one scheme for a run, given the run's
-// logger and the -poll interval (how long a resolved KMS alias may be
-// trusted, for instance).
-type ReaderFunc func(log hclog.Logger, poll time.Duration) source.Reader
+// ReaderFunc makes the reader of one scheme for a run.
+type ReaderFunc func(ReaderEnv) source.Reader
+
+// ReaderEnv is what a run gives the readers it makes.
+type ReaderEnv struct {
+	Log hclog.Logger
+	// Poll is -poll: how long a resolved KMS alias may be trusted, for
+	// instance.
+	Poll time.Duration
+	// Processes is held (shared) by a reader while it waits for a
+	// command it started (an AWS credential_process, say): a
+	// supervising prestart reaps with wait4(-1), which would otherwise
+	// take that command's exit status. Hold it around the command only,
+	// never around network I/O: reaping waits for it.
+	Processes sync.Locker
+}
 
 // WithReader adds the reader of scheme. The s3:// reader comes in this
 // way, so that a prestart built without it does not link the AWS SDK: that
@@ -41,16 +55,30 @@ func WithReader(scheme string, f ReaderFunc) Option {
 // and the readers added by WithReader (s3:// loads the AWS configuration,
 // as the AWS CLI does, on first use).
 func (r *runner) defaultReaders(s *Session) source.Readers {
+	procs := r.procs.RLocker()
 	readers := source.Readers{
-		"exec": &execsrc.Reader{Stderr: r.io.Stderr, Environ: r.io.Environ},
+		"exec": lockedReader{&execsrc.Reader{Stderr: r.io.Stderr, Environ: r.io.Environ}, procs},
 	}
 	for scheme, f := range r.extra {
-		readers[scheme] = f(r.log, r.plan.Supervise.Poll)
+		readers[scheme] = f(ReaderEnv{Log: r.log, Poll: r.plan.Supervise.Poll, Processes: procs})
 	}
 	if s != nil {
 		readers["vault"] = vaultsrc.New(s.Client())
 	}
 	return readers
+}
+
+// lockedReader holds l for whole reads: an exec: source is a command from
+// start to end.
+type lockedReader struct {
+	source.Reader
+	l sync.Locker
+}
+
+func (r lockedReader) Read(ctx context.Context, ref source.Ref) (*source.Result, error) {
+	r.l.Lock()
+	defer r.l.Unlock()
+	return r.Reader.Read(ctx, ref)
 }
 
 // checkSchemes refuses, before the login spends a one-time secret ID, a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -41,6 +42,11 @@ type runner struct {
 	readers func(s *Session) source.Readers
 	exec    func(argv, env []string) error
 	extra   map[string]ReaderFunc // WithReader
+	// procs is held (shared) by whoever waits for a command it started
+	// with os/exec (an exec: source, an AWS credential_process) and
+	// taken by the supervisor's reaper, whose wait4(-1) would otherwise
+	// take that command's exit status (see supervise.Options.ReapLock).
+	procs sync.RWMutex
 }
 
 // secrets is what the read step returns.

@@ -69,6 +69,7 @@ type harness struct {
 	t              *testing.T
 	fake           *fakeReader
 	dyn            mintReader
+	extra          source.Readers // more schemes
 	stdout, stderr bytes.Buffer
 	environ        []string
 	exec           *execCall
@@ -107,9 +108,14 @@ func (h *harness) run(p *Plan, args ...string) error {
 			return nil
 		},
 	}
-	WithReader("fake", func(hclog.Logger, time.Duration) source.Reader { return h.fake })(r)
-	WithReader("dyn", func(hclog.Logger, time.Duration) source.Reader { return &h.dyn })(r)
-	r.readers = func(*Session) source.Readers { return source.Readers{"fake": h.fake, "dyn": &h.dyn} }
+	WithReader("fake", func(ReaderEnv) source.Reader { return h.fake })(r)
+	WithReader("dyn", func(ReaderEnv) source.Reader { return &h.dyn })(r)
+	readers := source.Readers{"fake": h.fake, "dyn": &h.dyn}
+	for scheme, rd := range h.extra {
+		WithReader(scheme, func(ReaderEnv) source.Reader { return rd })(r)
+		readers[scheme] = rd
+	}
+	r.readers = func(*Session) source.Readers { return readers }
 	return r.run(context.Background())
 }
 
@@ -348,5 +354,54 @@ func TestRetryDoesNotMintTwice(t *testing.T) {
 	}
 	if out := h.stdout.String(); !strings.Contains(out, `DB_USER="v-app-1"`) || !strings.Contains(out, `DB_PASS="pw-1"`) {
 		t.Fatalf("output is not the one credential minted:\n%s", out)
+	}
+}
+
+// stallReader answers its first read and then hangs, as a Vault or S3 that
+// accepts connections but never answers, until the read's deadline.
+type stallReader struct {
+	reads   atomic.Int32
+	stalled chan struct{} // closed when a read hangs
+}
+
+func (s *stallReader) Read(ctx context.Context, ref source.Ref) (*source.Result, error) {
+	if s.reads.Add(1) == 1 {
+		return &source.Result{Data: map[string]any{"v": "1"}, Watchable: true}, nil
+	}
+	select {
+	case <-s.stalled:
+	default:
+		close(s.stalled)
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A re-read that hangs does not hold up reaping: the app's exit is seen,
+// and passed on, while the read still waits for its 30s deadline.
+func TestStalledRereadDoesNotDelayReaping(t *testing.T) {
+	h := newHarness(t)
+	stall := &stallReader{stalled: make(chan struct{})}
+	h.extra = source.Readers{"stall": stall}
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	// The app exits only once a re-read hangs.
+	p := &Plan{Command: []string{"sh", "-c", `while [ ! -e "$0" ]; do sleep 0.05; done; exit 5`, gate}}
+	p.Supervise.Enabled, p.Supervise.Poll, p.Supervise.Grace = true, 200*time.Millisecond, time.Second
+	go func() {
+		<-stall.stalled
+		os.WriteFile(gate, nil, 0o600)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- h.run(p, "V=stall://app/v#v") }()
+	select {
+	case err := <-done:
+		var st *ExitStatus
+		if !errors.As(err, &st) || st.Code != 5 {
+			t.Fatalf("got %v, want the app's exit status 5", err)
+		}
+	case <-time.After(10 * time.Second):
+		// Run is left behind, stuck: the test binary's exit ends it.
+		t.Fatal("the app exited but Run had not returned 10s later: reaping waits for the stalled read")
 	}
 }

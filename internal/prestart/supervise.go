@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/vault/api"
 
@@ -24,10 +23,6 @@ type supervision struct {
 	s       *Session
 	sup     *supervise.Supervisor
 	metrics *lifetime.Metrics
-	// reap is held by whoever waits for a child with os/exec (an exec:
-	// source, an AWS credential_process) so that the supervisor's
-	// wait4(-1) does not take its exit status.
-	reap sync.RWMutex
 }
 
 // supervise runs the app as a child and keeps its secrets alive until it
@@ -47,7 +42,7 @@ func (r *runner) supervise(ctx context.Context, s *Session, readers source.Reade
 		Stdin:  stdio.in,
 		Stdout: stdio.out,
 		Stderr: stdio.err,
-	}, supervise.Options{Logger: r.log.Named("supervise"), StopSignal: opt.stopSig, StopTimeout: opt.Grace, ReapLock: &v.reap})
+	}, supervise.Options{Logger: r.log.Named("supervise"), StopSignal: opt.stopSig, StopTimeout: opt.Grace, ReapLock: &v.procs})
 	if opt.MetricsAddr != "" {
 		stop, err := serveMetrics(opt.MetricsAddr, v.metrics, r.log)
 		if err != nil {
@@ -98,8 +93,9 @@ func (v *supervision) keeperConfig(readers source.Readers, got *secrets) lifetim
 		Loaded: got.loaded, Vars: got.vars, Poll: v.plan.Supervise.Poll,
 		Logger: v.log.Named("lifetime"), Metrics: v.metrics,
 		Refresh: func(ctx context.Context, prev []source.Loaded, force func(int) bool) ([]source.Loaded, map[string]string, error) {
-			v.reap.RLock()
-			defer v.reap.RUnlock()
+			// No lock here: the readers hold the reap lock around the
+			// commands they run and nowhere else, so a stalled Vault or
+			// S3 read never delays reaping or the app's exit.
 			env, l, err := source.Refresh(ctx, readers, v.plan.Requests, prev, v.plan.Override, force, source.AllowNames(v.plan.AllowNames...))
 			if err != nil {
 				return nil, nil, err

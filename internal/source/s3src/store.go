@@ -80,6 +80,11 @@ type Options struct {
 	// it (prestart passes -poll, so a supervisor never polls with a stale
 	// alias).
 	AliasTTL time.Duration
+	// CredentialsLock, if set, is held while credentials are retrieved,
+	// which may run a credential_process command: a supervising
+	// prestart's reaper takes it before wait4(-1). Requests with cached
+	// credentials hold it for a moment only.
+	CredentialsLock sync.Locker
 }
 
 // Load builds a Store configured exactly as the AWS CLI is: shared config
@@ -105,6 +110,9 @@ func Load(ctx context.Context, o Options) (*Store, error) {
 	}
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region: set AWS_REGION or a region in the profile")
+	}
+	if o.CredentialsLock != nil && cfg.Credentials != nil {
+		cfg.Credentials = lockedCredentials{cfg.Credentials, o.CredentialsLock}
 	}
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	s := New(s3c, kms.NewFromConfig(cfg))
@@ -247,4 +255,17 @@ func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 		return
 	}
 	l.log.Debug(msg)
+}
+
+// lockedCredentials holds a lock while credentials are retrieved (see
+// Options.CredentialsLock).
+type lockedCredentials struct {
+	aws.CredentialsProvider
+	l sync.Locker
+}
+
+func (c lockedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.l.Lock()
+	defer c.l.Unlock()
+	return c.CredentialsProvider.Retrieve(ctx)
 }
