@@ -35,14 +35,18 @@ func exitCode(err error) error {
 		return cli.Fail(cli.ExitFailed, err, "restart the whole container, with a newly minted one-time ID, rather than the main job alone")
 	case errors.As(err, &le):
 		return cli.Fail(le.Code, err)
+	case errors.Is(err, lifetime.ErrTokenLost):
+		// Before the secret ID cases: a supervised app stopped at its
+		// token's max TTL needs a role change, not a newly minted ID.
+		return cli.Fail(cli.ExitDenied, err,
+			"to keep apps running past token_max_ttl, give the role's secret IDs more than one use (secret_id_num_uses) or a periodic token",
+			"or run with -on-login-refused keep (the default): the app runs on, degraded, with the values it has")
 	case errors.Is(err, approle.ErrWrappingToken), errors.Is(err, approle.ErrSecretID):
 		return cli.Fail(cli.ExitDenied, err, "a one-time secret ID works once and only until it expires; have the launcher mint a new one (issuer mint)")
 	case errors.Is(err, approle.ErrForeignWrapping):
 		return cli.Fail(cli.ExitDenied, err, "the token may have been intercepted: revoke it and investigate before minting a new one")
 	case errors.Is(err, approle.ErrLockedOut), errors.Is(err, vaulterr.ErrPermissionDenied):
 		return cli.Fail(cli.ExitDenied, err)
-	case errors.Is(err, lifetime.ErrTokenLost):
-		return cli.Fail(cli.ExitDenied, err, "give the role's secret IDs more than one use (secret_id_num_uses), or a periodic token, to keep apps running past token_max_ttl")
 	case s3 && s3code == cli.ExitDenied:
 		return cli.Fail(cli.ExitDenied, err, hints...)
 	case errors.Is(err, envelope.ErrInvalidAllowList):

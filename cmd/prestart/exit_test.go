@@ -32,6 +32,7 @@ func TestExitCodes(t *testing.T) {
 		{approle.ErrSecretID, 3, "works once"},
 		{approle.ErrForeignWrapping, 3, "intercepted"},
 		{lifetime.ErrTokenLost, 3, "secret_id_num_uses"},
+		{fmt.Errorf("%w: %w", lifetime.ErrTokenLost, approle.ErrSecretID), 3, "-on-login-refused keep"},
 		{s3src.ErrRefused, 3, "IAM"},
 		{envelope.ErrInvalidAllowList, 2, ""},
 		{retry.ErrUnavailable, 4, "VAULT_ADDR"},
