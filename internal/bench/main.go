@@ -25,6 +25,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -70,7 +71,9 @@ func main() {
 	fs.IntVar(&o.mints, "mints", 32, "")
 	fs.Int64Var(&o.renewals, "renewals", 1000, "")
 	fs.StringVar(&o.out, "out", "", "")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	} else if err != nil {
 		os.Exit(2)
 	}
 	if err := o.parseCases(*cases); err != nil || o.n < 1 || o.startupN < 1 || o.mintRounds < 1 || o.mints < 1 || o.renewals < 1 {

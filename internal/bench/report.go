@@ -82,7 +82,7 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("# Benchmarks\n\n")
-	p("Written by `make bench` (`go run ./internal/bench`, flags `%s`) on %s.\n\n", r.flagsLine(), r.started.UTC().Format("2006-01-02 15:04 UTC"))
+	p("Written by `go run ./internal/bench` (which `make bench` runs), flags `%s`, on %s.\n\n", r.flagsLine(), r.started.UTC().Format("2006-01-02 15:04 UTC"))
 	p("- Machine: %s\n- Go: %s\n", r.machine, r.goVer)
 	if r.vaultVer != "" {
 		p("- Vault: %s (dev server on loopback)\n", r.vaultVer)
