@@ -47,7 +47,8 @@ Flags:
   -minio FILE      minio binary (default bin/minio)
   -cases LIST      comma-separated subset of: startup, kv1, kv1-wrapped, kv20,
                    s3-env1, s3-env200, s3-blobs20, mint, supervise (default all)
-  -n N             rounds of the start cases (default 11)
+  -n N             rounds of the start cases (default 31; the rounds take less
+                   time than the renewals, which run meanwhile)
   -startup N       rounds of the start-up case (default 200)
   -mint-rounds N   rounds of each mint measurement (default 5)
   -mints N         mints per round: N with 1 launcher, 4N spread over 32 (default 32)
@@ -65,7 +66,7 @@ func main() {
 	fs.StringVar(&o.bins.vault, "vault", "bin/vault", "")
 	fs.StringVar(&o.bins.minio, "minio", "bin/minio", "")
 	cases := fs.String("cases", "", "")
-	fs.IntVar(&o.n, "n", 11, "")
+	fs.IntVar(&o.n, "n", 31, "")
 	fs.IntVar(&o.startupN, "startup", 200, "")
 	fs.IntVar(&o.mintRounds, "mint-rounds", 5, "")
 	fs.IntVar(&o.mints, "mints", 32, "")
@@ -143,7 +144,10 @@ func run(o *options) error {
 	}
 	need := []string{b.prestart}
 	if o.needVault() {
-		need = append(need, b.vault, b.issuer)
+		need = append(need, b.vault)
+	}
+	if o.want["mint"] {
+		need = append(need, b.issuer)
 	}
 	if o.needS3() {
 		need = append(need, b.minio)
