@@ -52,8 +52,9 @@ Flags:
   -startup N       rounds of the start-up case (default 200)
   -mint-rounds N   rounds of each mint measurement (default 5)
   -mints N         mints per round: N with 1 launcher, 4N spread over 32 (default 32)
-  -renewals N      token renewals before the second memory reading (default 1000;
-                   about 0.7 s each, measured in the background of the rest)
+  -renewals N      token renewals of prestart -supervise, whose memory is read
+                   at each quarter of them (default 1000, at least 4; about
+                   0.7 s each, in the background of the rest)
   -out FILE        also write the report as markdown to FILE
 `
 
@@ -77,9 +78,9 @@ func main() {
 	} else if err != nil {
 		os.Exit(2)
 	}
-	if err := o.parseCases(*cases); err != nil || o.n < 1 || o.startupN < 1 || o.mintRounds < 1 || o.mints < 1 || o.renewals < 1 {
+	if err := o.parseCases(*cases); err != nil || o.n < 1 || o.startupN < 1 || o.mintRounds < 1 || o.mints < 1 || o.renewals < 4 {
 		if err == nil {
-			err = fmt.Errorf("-n, -startup, -mint-rounds, -mints and -renewals must be at least 1")
+			err = fmt.Errorf("-n, -startup, -mint-rounds and -mints must be at least 1, -renewals at least 4")
 		}
 		fmt.Fprintf(os.Stderr, "bench: error: %v\n", err)
 		os.Exit(2)
@@ -178,7 +179,7 @@ func run(o *options) error {
 	var sup *superviseRun
 	if o.want["supervise"] {
 		progress("starting prestart -supervise (renewals run in the background)")
-		if sup, err = startSupervise(b, v); err != nil {
+		if sup, err = startSupervise(b, v, o.renewals); err != nil {
 			return err
 		}
 		defer sup.stop()

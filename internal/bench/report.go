@@ -170,8 +170,8 @@ func (r *report) caseTables(p func(string, ...any)) {
 
 func (r *report) mintTable(p func(string, ...any)) {
 	p("## issuer mint throughput\n\n")
-	p("One process per mint (one response-wrapped secret ID with a launcher token), as a launcher runs it; ")
-	p("N launchers mint one after the other, all at once; rounds alternate issuer and the bare client (barevault -mint).\n\n")
+	p("One process per mint (one response-wrapped secret ID, with a token that may only mint for the role), as a launcher runs it; ")
+	p("each launcher mints one secret ID after the other, all launchers at once; rounds alternate issuer and the bare client (barevault -mint).\n\n")
 	p("Requests per mint: issuer %d (%s), bare client %d (%s).\n\n", r.mintCounts[0].total(), r.mintCounts[0].summary(), r.mintCounts[1].total(), r.mintCounts[1].summary())
 	p("| launchers | mints per round | issuer mints/s (min / median / max) | bare client mints/s (min / median / max) | issuer / bare |\n|--:|--:|---|---|--:|\n")
 	for _, m := range r.mint {
@@ -190,13 +190,16 @@ func spread(v []float64) string {
 
 func (r *report) resources(p func(string, ...any)) {
 	p("## Memory and size\n\n")
-	if s := r.supervise; s != nil && s.renewals > 0 {
+	if s := r.supervise; s != nil && len(s.samples) > 0 {
 		p("prestart -supervise around a sleeping app, token TTL 1 s (Vault's shortest), renewed by prestart about every 0.7 s ")
-		p("while the rest of the benchmark ran; renewals as counted by prestart's own keyturn_token_renewals_total.\n\n")
-		p("| | RSS |\n|---|--:|\n")
-		p("| after start (first renewal done) | %.1f MB |\n", float64(s.rssStart)/1024)
-		p("| after %d renewals (%s) | %.1f MB |\n", s.renewals, s.renewElapse.Round(time.Second), float64(s.rssEnd)/1024)
-		p("| peak (VmHWM) | %.1f MB |\n\n", float64(s.hwmEnd)/1024)
+		p("while the rest of the benchmark ran; renewals as counted by prestart's own keyturn_token_renewals_total. ")
+		p("Go returns freed memory to the system lazily, so RSS that levels off is the heap finding its size; RSS that keeps growing is a leak.\n\n")
+		p("| | after | RSS |\n|---|--:|--:|\n")
+		p("| start (first renewal done) | | %.1f MB |\n", float64(s.rssStart)/1024)
+		for _, x := range s.samples {
+			p("| %d renewals | %s | %.1f MB |\n", x.renewals, x.at.Round(time.Second), float64(x.rss)/1024)
+		}
+		p("| peak (VmHWM) | | %.1f MB |\n\n", float64(s.hwmEnd)/1024)
 		p("Failed renewals or logins meanwhile: %d; new logins: %d.\n\n", s.failures, s.relogins)
 	}
 	p("| static binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w') | size |\n|---|--:|\n")

@@ -95,15 +95,15 @@ func TestCountsAndBareClients(t *testing.T) {
 		t.Errorf("mint throughput %+v", m)
 	}
 
-	s, err := startSupervise(b, v)
+	s, err := startSupervise(b, v, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.stop()
-	if err := s.finish(3, func(string) {}); err != nil {
+	if err := s.finish(4, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
-	if s.renewals < 3 || s.rssStart <= 0 || s.rssEnd <= 0 || s.hwmEnd < s.rssEnd {
-		t.Errorf("supervise: %d renewals, RSS %d kB then %d kB, peak %d kB", s.renewals, s.rssStart, s.rssEnd, s.hwmEnd)
+	if len(s.samples) != 4 || s.samples[3].renewals < 4 || s.rssStart <= 0 || s.hwmEnd < s.samples[3].rss {
+		t.Errorf("supervise: RSS %d kB at the start, then %+v, peak %d kB", s.rssStart, s.samples, s.hwmEnd)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -21,20 +22,30 @@ import (
 // jitter, as api.LifetimeWatcher does). It runs in the background for the
 // whole benchmark; its renewals are one small request each.
 type superviseRun struct {
-	cmd         *exec.Cmd
-	metricsURL  string
-	started     time.Time
-	rssStart    int // kB, once settled after the start
-	rssEnd      int
-	hwmEnd      int   // peak RSS, kB
-	failures    int64 // failed renewals and logins
-	relogins    int64
-	renewals    int64
-	renewElapse time.Duration
-	logPath     string
+	cmd        *exec.Cmd
+	metricsURL string
+	logPath    string
+	started    time.Time
+	rssStart   int // kB, once settled after the start
+
+	// Written by watch until done is closed.
+	done     chan struct{}
+	err      error
+	current  atomic.Int64 // renewals so far, for progress
+	samples  []rssSample  // at each quarter of the renewals
+	hwmEnd   int          // peak RSS, kB
+	failures int64        // failed renewals and logins
+	relogins int64
 }
 
-func startSupervise(b *binaries, v *vaultLab) (*superviseRun, error) {
+// rssSample is prestart's resident set size after some renewals.
+type rssSample struct {
+	renewals int64
+	rss      int // kB
+	at       time.Duration
+}
+
+func startSupervise(b *binaries, v *vaultLab, n int64) (*superviseRun, error) {
 	w, err := v.mint("renew", true)
 	if err != nil {
 		return nil, err
@@ -43,7 +54,7 @@ func startSupervise(b *binaries, v *vaultLab) (*superviseRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &superviseRun{metricsURL: "http://" + addr + "/metrics"}
+	s := &superviseRun{metricsURL: "http://" + addr + "/metrics", done: make(chan struct{})}
 	s.cmd = exec.Command(b.prestart, "-supervise", "-role", "renew", "-poll", "0", "-metrics-addr", addr,
 		"-secret", "DB_PASSWORD=vault://secret/app/db#password", "--", "/bin/sleep", "3600")
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VAULT_ADDR=" + v.addr, "VAULT_ROLE_ID=" + v.renewRoleID, "VAULT_WRAPPED_SECRET_ID=" + w}
@@ -76,40 +87,63 @@ func startSupervise(b *binaries, v *vaultLab) (*superviseRun, error) {
 		s.stop()
 		return nil, err
 	}
+	go s.watch(n)
 	return s, nil
 }
 
-// finish waits until prestart has renewed its token n times (at most
-// n seconds more), reads its memory, and stops it.
-func (s *superviseRun) finish(n int64, progress func(string)) error {
-	defer s.stop()
-	deadline := time.Now().Add(time.Duration(n)*time.Second + time.Minute)
-	last := time.Now()
+// watch follows the renewals until there are n, reading prestart's memory
+// at each quarter of them, then its counters of failures and new logins.
+// A renewal takes about 0.7 s; it gives up at 1.5 s per renewal and a
+// minute more.
+func (s *superviseRun) watch(n int64) {
+	defer close(s.done)
+	deadline := s.started.Add(time.Duration(n)*1500*time.Millisecond + time.Minute)
+	next := int64(1)
 	for {
 		got, err := s.tokenRenewals()
 		if err != nil {
-			return fmt.Errorf("metrics: %w: %s", err, s.log())
+			s.err = fmt.Errorf("metrics: %w: %s", err, s.log())
+			return
 		}
-		if got >= n {
-			s.renewals, s.renewElapse = got, time.Since(s.started)
+		s.current.Store(got)
+		for next <= 4 && got >= next*n/4 {
+			rss, hwm, err := s.rss()
+			if err != nil {
+				s.err = err
+				return
+			}
+			s.samples = append(s.samples, rssSample{got, rss, time.Since(s.started)})
+			s.hwmEnd = hwm
+			next++
+		}
+		if next > 4 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d token renewals after %s", got, n, time.Since(s.started).Round(time.Second))
-		}
-		if time.Since(last) > 30*time.Second {
-			progress(fmt.Sprintf("supervise: %d of %d token renewals", got, n))
-			last = time.Now()
+			s.err = fmt.Errorf("only %d of %d token renewals after %s", got, n, time.Since(s.started).Round(time.Second))
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	m, err := s.metrics()
 	if err != nil {
-		return err
+		s.err = err
+		return
 	}
 	s.failures, s.relogins = m["keyturn_renewal_failures_total"], m["keyturn_relogins_total"]
-	s.rssEnd, s.hwmEnd, err = s.rss()
-	return err
+}
+
+// finish waits for watch and stops prestart.
+func (s *superviseRun) finish(n int64, progress func(string)) error {
+	defer s.stop()
+	for {
+		select {
+		case <-s.done:
+			return s.err
+		case <-time.After(30 * time.Second):
+			progress(fmt.Sprintf("supervise: %d of %d token renewals", s.current.Load(), n))
+		}
+	}
 }
 
 func (s *superviseRun) stop() {
