@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
 // emptyProgram is the start-up baseline: a static Go binary whose only cost
@@ -45,7 +46,7 @@ func (b *binaries) build(dir string) error {
 }
 
 func goBuild(dir, out, pkg string) error {
-	cmd := exec.Command("go", append(staticFlags, "-o", out, pkg)...)
+	cmd := exec.Command("go", slices.Concat(staticFlags, []string{"-o", out, pkg})...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if dir != "" {
