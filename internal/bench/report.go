@@ -85,7 +85,7 @@ func (r *report) markdown() string {
 	p("Written by `go run ./internal/bench` (which `make bench` runs), flags `%s`, on %s.\n\n", r.flagsLine(), r.started.UTC().Format("2006-01-02 15:04 UTC"))
 	p("- Machine: %s\n- Go: %s\n", r.machine, r.goVer)
 	if r.vaultVer != "" {
-		p("- Vault: %s (dev server on loopback)\n", r.vaultVer)
+		p("- Vault: %s (dev server, loopback)\n", r.vaultVer)
 	}
 	if r.minioVer != "" {
 		p("- MinIO: %s (loopback); KMS: keyturn's KMS test server (internal/kmstest) on loopback\n", r.minioVer)
@@ -113,7 +113,12 @@ round, after one warm-up round that is not counted. "ratio" is the
 median over rounds of prestart's time divided by the contender's time in
 the same round. Requests are counted at the servers during one extra start
 of each contender: Vault's file audit device (enabled only then), a
-counting proxy in front of MinIO, the KMS server's own counters.
+counting proxy in front of MinIO, the KMS server's own counters. The
+prestart -supervise of the memory measurement renews its token (one small
+request about every 0.7 s) in the background of all of it. The Vault is a
+dev server (in-memory storage); the shell way checks no creation_path and
+revokes nothing, and Vault Agent runs auto_auth approle, one env_template
+per variable and exec.
 
 The bare clients are part of the benchmark, not of keyturn: barevault
 makes prestart's Vault requests with net/http and encoding/json only;
