@@ -70,10 +70,15 @@ docker-check:
 		echo "make: error: no Docker engine reachable: the container suite needs one" >&2; \
 		echo "make: hint: run make test-host for every test that needs no Docker" >&2; exit 1; }
 
-# Ratios against Vault Agent and the shell way on one Vault, in one run.
+# Every backend and the issuer, against bare clients, Vault Agent and the
+# shell way, in one run on the same servers; writes docs/benchmarks.md.
+# A quicker run: make bench BENCHFLAGS='-n 3 -startup 50 -renewals 50'.
+BENCHFLAGS ?=
 bench: tools
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/prestart-static ./cmd/prestart
-	$(GO) run ./internal/bench -prestart $(BIN)/prestart-static -vault $(BIN)/vault
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/issuer-static ./cmd/issuer
+	$(GO) run ./internal/bench -prestart $(BIN)/prestart-static -issuer $(BIN)/issuer-static \
+		-vault $(BIN)/vault -minio $(BIN)/minio -out docs/benchmarks.md $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

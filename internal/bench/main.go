@@ -1,375 +1,281 @@
-// Command bench measures how long it takes to get from a one-time AppRole
-// credential to a running application that holds its secret, three ways, on
-// one loopback dev Vault in one run, alternating them so that machine noise
-// hits all three alike:
+// Command bench measures how long it takes from a container's start to a
+// running application that holds its secrets, for every backend prestart
+// reads, in one run on the same servers: a loopback dev Vault, a MinIO, and
+// keyturn's KMS test server.
 //
-//   - prestart: unwrap (after the creation_path check), log in, read, execve;
-//   - Vault Agent in process-supervisor mode (auto_auth approle with a
-//     wrapped secret ID, one env_template, exec), built from the same Vault;
-//   - the shell way: vault write auth/approle/login, vault kv
-//     get, exec.
+// Each case (one job: one KV secret, a wrapped secret ID, 20 paths, an S3
+// envelope of 1 or 200 variables, a prefix of 20 KMS blobs) has contenders
+// doing the same job: prestart; a bare client making the same requests
+// with nothing but net/http (Vault) or aws-sdk-go-v2 (S3), then execve
+// (barevault and bares3, kept here and not in the product); Vault Agent in
+// process-supervisor mode; and the shell way with the Vault CLI. Rounds
+// run every contender of every case once, each round starting one further
+// along, so that noise falls on all alike; the report gives min, median
+// and max, and the median of the paired per-round ratios.
 //
-// Before that it times prestart -version, which makes no request, against
-// an empty Go program (startup.go): the price of package initialisation on
-// every container start.
+// It also times prestart -version against an empty Go program, issuer mint
+// against the bare client's mint with 1 and 32 concurrent launchers, counts
+// the requests of each start at the servers (Vault's file audit device, a
+// counting proxy in front of MinIO, the KMS server's counters), and reads
+// the memory of prestart -supervise after its start and after N token
+// renewals. -out writes the report as markdown (docs/benchmarks.md).
 //
-// It prints the medians and the ratios, the size of prestart's static
-// binary, and prestart's resident memory in supervise mode. It is a
-// benchmark, not a test: nothing here passes or fails on a time.
+// It is a benchmark, not a test: it fails only when something does not
+// start; the report says which targets were met.
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 )
 
+const usage = `Usage: go run ./internal/bench [flags]
+
+Builds the bare clients and an empty Go program, starts a dev Vault
+(-vault), a MinIO (-minio) and a KMS test server on loopback, and measures.
+make bench builds prestart and issuer and runs it with -out docs/benchmarks.md.
+
+Flags:
+  -prestart FILE   prestart, static build (default bin/prestart-static)
+  -issuer FILE     issuer, static build (default bin/issuer-static)
+  -vault FILE      vault binary (default bin/vault)
+  -minio FILE      minio binary (default bin/minio)
+  -cases LIST      comma-separated subset of: startup, kv1, kv1-wrapped, kv20,
+                   s3-env1, s3-env200, s3-blobs20, mint, supervise (default all)
+  -n N             rounds of the start cases (default 31; the rounds take less
+                   time than the renewals, which run meanwhile)
+  -startup N       rounds of the start-up case (default 200)
+  -mint-rounds N   rounds of each mint measurement (default 5)
+  -mints N         mints per round: N with 1 launcher, 4N spread over 32 (default 32)
+  -renewals N      token renewals of prestart -supervise, whose memory is read
+                   at each quarter of them (default 1000, at least 4; about
+                   0.7 s each, in the background of the rest)
+  -out FILE        also write the report as markdown to FILE
+`
+
 func main() {
-	n := flag.Int("n", 15, "rounds (each runs all three once)")
-	prestart := flag.String("prestart", "bin/prestart-static", "prestart binary (static build)")
-	vault := flag.String("vault", "bin/vault", "vault binary")
-	startupN := flag.Int("startup", 200, "rounds of the start-up case (prestart -version vs an empty Go program); 0 skips it")
-	startupOnly := flag.Bool("startup-only", false, "run only the start-up case, which needs no Vault")
-	flag.Parse()
-	if *startupN > 0 || *startupOnly {
-		p, err := filepath.Abs(*prestart)
-		if err == nil {
-			err = startup(max(*startupN, 1), p)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench: error: start-up:", err)
-			os.Exit(1)
-		}
-		if *startupOnly {
-			return
-		}
-		fmt.Println()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	var o options
+	fs.StringVar(&o.bins.prestart, "prestart", "bin/prestart-static", "")
+	fs.StringVar(&o.bins.issuer, "issuer", "bin/issuer-static", "")
+	fs.StringVar(&o.bins.vault, "vault", "bin/vault", "")
+	fs.StringVar(&o.bins.minio, "minio", "bin/minio", "")
+	cases := fs.String("cases", "", "")
+	fs.IntVar(&o.n, "n", 31, "")
+	fs.IntVar(&o.startupN, "startup", 200, "")
+	fs.IntVar(&o.mintRounds, "mint-rounds", 5, "")
+	fs.IntVar(&o.mints, "mints", 32, "")
+	fs.Int64Var(&o.renewals, "renewals", 1000, "")
+	fs.StringVar(&o.out, "out", "", "")
+	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	} else if err != nil {
+		os.Exit(2)
 	}
-	if err := run(*n, *prestart, *vault); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: error:", err)
+	if err := o.parseCases(*cases); err != nil || o.n < 1 || o.startupN < 1 || o.mintRounds < 1 || o.mints < 1 || o.renewals < 4 {
+		if err == nil {
+			err = fmt.Errorf("-n, -startup, -mint-rounds and -mints must be at least 1, -renewals at least 4")
+		}
+		fmt.Fprintf(os.Stderr, "bench: error: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(&o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-type env struct {
-	dir, vault, prestart, addr string
-	root                       *api.Client
-	roleID                     string
+var allCases = []string{"startup", "kv1", "kv1-wrapped", "kv20", "s3-env1", "s3-env200", "s3-blobs20", "mint", "supervise"}
+
+type options struct {
+	bins                    binaries
+	want                    map[string]bool
+	n, startupN, mintRounds int
+	mints                   int
+	renewals                int64
+	out                     string
 }
 
-func run(n int, prestartBin, vaultBin string) error {
-	var err error
-	e := &env{}
-	if e.prestart, err = filepath.Abs(prestartBin); err != nil {
-		return err
-	}
-	if e.vault, err = filepath.Abs(vaultBin); err != nil {
-		return err
-	}
-	for _, b := range []string{e.prestart, e.vault} {
-		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("%w (run `make bench`, which builds it)", err)
+func (o *options) parseCases(list string) error {
+	o.want = map[string]bool{}
+	if list == "" {
+		for _, c := range allCases {
+			o.want[c] = true
 		}
+		return nil
 	}
-	if e.dir, err = os.MkdirTemp("", "keyturn-bench"); err != nil {
-		return err
-	}
-	defer os.RemoveAll(e.dir)
-	stop, err := e.startVault()
-	if err != nil {
-		return err
-	}
-	defer stop()
-	if err := e.setup(); err != nil {
-		return err
-	}
-	methods := []struct {
-		name string
-		fn   func() (time.Duration, error)
-	}{
-		{"prestart", e.runPrestart},
-		{"vault agent (exec mode)", e.runAgent},
-		{"shell (vault login + kv get + exec)", e.runShell},
-	}
-	times := make([][]time.Duration, len(methods))
-	// One warm-up round each, not counted: page cache and Vault's own
-	// first-request costs.
-	for _, m := range methods {
-		if _, err := m.fn(); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		ok := false
+		for _, a := range allCases {
+			ok = ok || a == c
 		}
-	}
-	for i := 0; i < n; i++ {
-		for j := range methods {
-			k := (i + j) % len(methods)
-			d, err := methods[k].fn()
-			if err != nil {
-				return fmt.Errorf("%s: %w", methods[k].name, err)
-			}
-			times[k] = append(times[k], d)
+		if !ok {
+			return fmt.Errorf("-cases: unknown case %q (have %s)", c, strings.Join(allCases, ", "))
 		}
-	}
-	fmt.Printf("start-to-exec of a trivial app with one KV secret, loopback dev Vault, %d alternating rounds\n\n", n)
-	med := make([]time.Duration, len(methods))
-	for k, m := range methods {
-		med[k] = median(times[k])
-		fmt.Printf("  %-38s median %9.2f ms   min %9.2f ms   max %9.2f ms\n", m.name, ms(med[k]), ms(minD(times[k])), ms(maxD(times[k])))
-	}
-	fmt.Printf("\n  vault agent / prestart  = %6.1fx\n", float64(med[1])/float64(med[0]))
-	fmt.Printf("  shell / prestart        = %6.1fx\n", float64(med[2])/float64(med[0]))
-	if fi, err := os.Stat(e.prestart); err == nil {
-		fmt.Printf("\n  prestart static binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w'): %.1f MB\n", float64(fi.Size())/1e6)
-	}
-	if rss, err := e.superviseRSS(); err != nil {
-		fmt.Printf("  prestart -supervise RSS: not measured (%v)\n", err)
-	} else {
-		fmt.Printf("  prestart -supervise RSS after start: %.1f MB\n", float64(rss)/1024)
+		o.want[c] = true
 	}
 	return nil
 }
 
-func (e *env) startVault() (func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	token := "root-" + randHex(16)
-	cmd := exec.Command(e.vault, "server", "-dev", "-dev-no-store-token", "-dev-listen-address=127.0.0.1:"+strconv.Itoa(port), "-log-level=error")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir, "VAULT_DEV_ROOT_TOKEN_ID=" + token}
-	logf, err := os.Create(filepath.Join(e.dir, "vault.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	stop := func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); logf.Close() }
-	e.addr = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := api.DefaultConfig()
-	cfg.Address = e.addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	c.SetToken(token)
-	c.SetWrappingLookupFunc(func(string, string) string { return "" })
-	e.root = c
-	for i := 0; i < 300; i++ {
-		if h, err := c.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
-			return stop, nil
+func (o *options) needVault() bool {
+	return o.want["kv1"] || o.want["kv1-wrapped"] || o.want["kv20"] || o.want["mint"] || o.want["supervise"]
+}
+
+func (o *options) needS3() bool {
+	return o.want["s3-env1"] || o.want["s3-env200"] || o.want["s3-blobs20"]
+}
+
+func progress(s string) { fmt.Fprintf(os.Stderr, "bench: %s %s\n", time.Now().Format("15:04:05"), s) }
+
+func run(o *options) error {
+	b := &o.bins
+	for _, p := range []*string{&b.prestart, &b.issuer, &b.vault, &b.minio} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		*p = abs
 	}
-	stop()
-	return nil, errors.New("vault did not start")
-}
-
-func (e *env) setup() error {
-	c := e.root
-	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
-		return err
+	need := []string{b.prestart}
+	if o.needVault() {
+		need = append(need, b.vault)
 	}
-	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
-		return err
+	if o.want["mint"] {
+		need = append(need, b.issuer)
 	}
-	if _, err := c.Logical().Write("auth/approle/role/app", map[string]any{
-		"token_policies": "app", "secret_id_num_uses": 1, "secret_id_ttl": "10m", "token_ttl": "1h", "token_max_ttl": "24h",
-	}); err != nil {
-		return err
+	if o.needS3() {
+		need = append(need, b.minio)
 	}
-	if _, err := c.KVv2("secret").Put(context.Background(), "app/db", map[string]any{"password": "orange1"}); err != nil {
-		return err
-	}
-	sec, err := c.Logical().Read("auth/approle/role/app/role-id")
-	if err != nil {
-		return err
-	}
-	e.roleID = sec.Data["role_id"].(string)
-	return os.WriteFile(filepath.Join(e.dir, "role.id"), []byte(e.roleID), 0o600)
-}
-
-// mint returns a fresh one-time secret ID, wrapped or bare. Minting is the
-// launcher's job and is not timed.
-func (e *env) mint(wrapped bool) (string, error) {
-	c, err := e.root.Clone()
-	if err != nil {
-		return "", err
-	}
-	c.SetToken(e.root.Token())
-	c.SetWrappingLookupFunc(func(string, string) string {
-		if wrapped {
-			return "120s"
-		}
-		return ""
-	})
-	sec, err := c.Logical().Write("auth/approle/role/app/secret-id", nil)
-	if err != nil {
-		return "", err
-	}
-	if wrapped {
-		return sec.WrapInfo.Token, nil
-	}
-	return sec.Data["secret_id"].(string), nil
-}
-
-const app = `test "$DB_PASSWORD" = orange1`
-
-func (e *env) runPrestart() (time.Duration, error) {
-	w, err := e.mint(true)
-	if err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(e.prestart, "-role", "app", "-secret", "DB_PASSWORD=vault://secret/app/db#password", "--", "/bin/sh", "-c", app)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VAULT_ADDR=" + e.addr, "VAULT_ROLE_ID=" + e.roleID, "VAULT_WRAPPED_SECRET_ID=" + w}
-	return timed(cmd)
-}
-
-func (e *env) runAgent() (time.Duration, error) {
-	w, err := e.mint(true)
-	if err != nil {
-		return 0, err
-	}
-	sid := filepath.Join(e.dir, "secret.id")
-	if err := os.WriteFile(sid, []byte(w), 0o600); err != nil {
-		return 0, err
-	}
-	cfg := filepath.Join(e.dir, "agent.hcl")
-	hcl := fmt.Sprintf(`
-vault { address = %q }
-auto_auth {
-  method "approle" {
-    mount_path = "auth/approle"
-    config = {
-      role_id_file_path                   = %q
-      secret_id_file_path                 = %q
-      remove_secret_id_file_after_reading = true
-      secret_id_response_wrapping_path    = "auth/approle/role/app/secret-id"
-    }
-  }
-}
-template_config { exit_on_retry_failure = true }
-env_template "DB_PASSWORD" {
-  contents             = "{{ with secret \"secret/data/app/db\" }}{{ .Data.data.password }}{{ end }}"
-  error_on_missing_key = true
-}
-exec {
-  command                   = ["/bin/sh", "-c", %q]
-  restart_on_secret_changes = "never"
-}
-`, e.addr, filepath.Join(e.dir, "role.id"), sid, app)
-	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(e.vault, "agent", "-config="+cfg, "-log-level=error")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}
-	return timed(cmd)
-}
-
-func (e *env) runShell() (time.Duration, error) {
-	sid, err := e.mint(false)
-	if err != nil {
-		return 0, err
-	}
-	script := fmt.Sprintf(`set -e
-VAULT_TOKEN=$(printf %%s "$SECRET_ID" | %[1]s write -field=token auth/approle/login role_id="$ROLE_ID" secret_id=-)
-export VAULT_TOKEN
-DB_PASSWORD=$(%[1]s kv get -field=password secret/app/db)
-export DB_PASSWORD
-unset VAULT_TOKEN SECRET_ID ROLE_ID
-exec /bin/sh -c '%[2]s'
-`, e.vault, app)
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir, "VAULT_ADDR=" + e.addr, "ROLE_ID=" + e.roleID, "SECRET_ID=" + sid}
-	return timed(cmd)
-}
-
-func timed(cmd *exec.Cmd) (time.Duration, error) {
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out.String())
-	}
-	return d, nil
-}
-
-// superviseRSS starts prestart -supervise around a sleeping child and reads
-// prestart's resident set size once it has settled.
-func (e *env) superviseRSS() (int, error) {
-	w, err := e.mint(true)
-	if err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(e.prestart, "-supervise", "-role", "app", "-secret", "DB_PASSWORD=vault://secret/app/db#password", "--", "/bin/sleep", "5")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VAULT_ADDR=" + e.addr, "VAULT_ROLE_ID=" + e.roleID, "VAULT_WRAPPED_SECRET_ID=" + w}
-	var out strings.Builder
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	time.Sleep(2 * time.Second)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		return 0, fmt.Errorf("prestart exited early: %s", strings.TrimSpace(out.String()))
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			kb, err := strconv.Atoi(f[0])
-			return kb, err
+	for _, p := range need {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (make bench builds it)", err)
 		}
 	}
-	return 0, errors.New("no VmRSS")
-}
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration{}, d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func minD(d []time.Duration) time.Duration {
-	m := d[0]
-	for _, v := range d {
-		m = min(m, v)
+	dir, err := os.MkdirTemp("", "keyturn-bench")
+	if err != nil {
+		return err
 	}
-	return m
-}
-
-func maxD(d []time.Duration) time.Duration {
-	m := d[0]
-	for _, v := range d {
-		m = max(m, v)
+	defer os.RemoveAll(dir)
+	progress("building the bare clients and the empty program")
+	if err := b.build(dir); err != nil {
+		return err
 	}
-	return m
+	r := &report{opts: o, started: time.Now(), bins: b}
+	var v *vaultLab
+	if o.needVault() {
+		progress("starting vault")
+		if v, err = startVault(b.vault, dir); err != nil {
+			return err
+		}
+		defer v.stop()
+	}
+	var sup *superviseRun
+	if o.want["supervise"] {
+		progress("starting prestart -supervise (renewals run in the background)")
+		if sup, err = startSupervise(b, v, o.renewals); err != nil {
+			return err
+		}
+		defer sup.stop()
+		r.supervise = sup
+	}
+	var l *s3Lab
+	if o.needS3() {
+		progress("starting minio and the KMS server, writing the objects")
+		if l, err = startS3(b.minio, dir); err != nil {
+			return err
+		}
+		defer l.stop()
+	}
+	if o.want["startup"] {
+		progress(fmt.Sprintf("start-up: %d rounds", o.startupN))
+		sc := []*benchCase{startupCase(b)}
+		if r.startup, err = runRounds(sc, o.startupN, func(string) {}); err != nil {
+			return err
+		}
+		r.startupCase = sc[0]
+	}
+	var cases []*benchCase
+	if v != nil {
+		for _, c := range vaultCases(b, v) {
+			if o.want[c.id] {
+				cases = append(cases, c)
+			}
+		}
+	}
+	if l != nil {
+		for _, c := range s3Cases(b, l) {
+			if o.want[c.id] {
+				cases = append(cases, c)
+			}
+		}
+	}
+	if len(cases) > 0 {
+		progress(fmt.Sprintf("counting the requests of one start of each (%d cases)", len(cases)))
+		if r.counts, err = countRequests(cases, v, l); err != nil {
+			return err
+		}
+		progress(fmt.Sprintf("timing: %d rounds of %d cases", o.n, len(cases)))
+		if r.starts, err = runRounds(cases, o.n, progress); err != nil {
+			return err
+		}
+		r.cases = cases
+	}
+	if o.want["mint"] {
+		progress("counting the requests of one mint each")
+		if r.mintCounts, err = countMint(b, v); err != nil {
+			return err
+		}
+		for _, c := range [][2]int{{1, o.mints}, {32, max(1, o.mints/8)}} {
+			progress(fmt.Sprintf("mint: %d launchers × %d mints, %d rounds", c[0], c[1], o.mintRounds))
+			m, err := benchMint(b, v, c[0], c[1], o.mintRounds)
+			if err != nil {
+				return err
+			}
+			r.mint = append(r.mint, m)
+		}
+	}
+	if sup != nil {
+		progress(fmt.Sprintf("supervise: waiting for %d token renewals", o.renewals))
+		if err := sup.finish(o.renewals, progress); err != nil {
+			return err
+		}
+	}
+	if err := r.versions(); err != nil {
+		return err
+	}
+	md := r.markdown()
+	fmt.Print(md)
+	if o.out != "" {
+		return writeFile(o.out, []byte(md))
+	}
+	return nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+// writeFile replaces path atomically (temp file in the same directory,
+// then rename), so a failed run leaves the last report in place.
+func writeFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".bench-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
