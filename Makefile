@@ -74,10 +74,8 @@ docker-check:
 # shell way, in one run on the same servers; writes docs/benchmarks.md.
 # A quicker run: make bench BENCHFLAGS='-n 3 -startup 50 -renewals 50'.
 BENCHFLAGS ?=
-bench: tools
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/prestart-static ./cmd/prestart
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/issuer-static ./cmd/issuer
-	$(GO) run ./internal/bench -prestart $(BIN)/prestart-static -issuer $(BIN)/issuer-static \
+bench: tools build
+	$(GO) run ./internal/bench -prestart $(BIN)/prestart -issuer $(BIN)/issuer \
 		-vault $(BIN)/vault -minio $(BIN)/minio -out docs/benchmarks.md $(BENCHFLAGS)
 
 vet:

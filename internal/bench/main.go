@@ -38,11 +38,12 @@ const usage = `Usage: go run ./internal/bench [flags]
 
 Builds the bare clients and an empty Go program, starts a dev Vault
 (-vault), a MinIO (-minio) and a KMS test server on loopback, and measures.
-make bench builds prestart and issuer and runs it with -out docs/benchmarks.md.
+make bench builds the binaries (make build) and runs it with -out docs/benchmarks.md.
 
 Flags:
-  -prestart FILE   prestart, static build (default bin/prestart-static)
-  -issuer FILE     issuer, static build (default bin/issuer-static)
+  -prestart FILE   prestart, static build (default bin/prestart: the lean
+                   build, which runs bin/prestart-s3 beside it for s3://)
+  -issuer FILE     issuer, static build (default bin/issuer)
   -vault FILE      vault binary (default bin/vault)
   -minio FILE      minio binary (default bin/minio)
   -cases LIST      comma-separated subset of: startup, kv1, kv1-wrapped, kv20,
@@ -62,8 +63,8 @@ func main() {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	var o options
-	fs.StringVar(&o.bins.prestart, "prestart", "bin/prestart-static", "")
-	fs.StringVar(&o.bins.issuer, "issuer", "bin/issuer-static", "")
+	fs.StringVar(&o.bins.prestart, "prestart", "bin/prestart", "")
+	fs.StringVar(&o.bins.issuer, "issuer", "bin/issuer", "")
 	fs.StringVar(&o.bins.vault, "vault", "bin/vault", "")
 	fs.StringVar(&o.bins.minio, "minio", "bin/minio", "")
 	cases := fs.String("cases", "", "")

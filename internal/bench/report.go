@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -208,7 +209,7 @@ func (r *report) resources(p func(string, ...any)) {
 		p("Failed renewals or logins meanwhile: %d; new logins: %d.\n\n", s.failures, s.relogins)
 	}
 	p("| static binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w') | size |\n|---|--:|\n")
-	for _, f := range []struct{ name, path string }{{"prestart", r.bins.prestart}, {"issuer", r.bins.issuer}, {"barevault (bare client)", r.bins.barevault}, {"bares3 (bare client)", r.bins.bares3}, {"empty Go program", r.bins.empty}} {
+	for _, f := range []struct{ name, path string }{{"prestart", r.bins.prestart}, {"prestart-s3 (beside it, for s3://)", filepath.Join(filepath.Dir(r.bins.prestart), "prestart-s3")}, {"issuer", r.bins.issuer}, {"barevault (bare client)", r.bins.barevault}, {"bares3 (bare client)", r.bins.bares3}, {"empty Go program", r.bins.empty}} {
 		if fi, err := os.Stat(f.path); err == nil {
 			p("| %s | %.1f MB |\n", f.name, float64(fi.Size())/1e6)
 		}
