@@ -323,7 +323,12 @@ func (k *Keeper) watchToken(ctx context.Context, sec *api.Secret, gen int) {
 
 // watchLeases starts a watcher for every lease that is new since prev and
 // stops those whose lease was replaced.
+//
+// Requests that share a read (two #FIELDs of one database/creds read)
+// share its lease, which one watcher renews: the first request's, whose
+// index a lease that ends reports, and which makes the whole read again.
 func (k *Keeper) watchLeases(ctx context.Context, prev []source.Loaded) {
+	watched := map[string]bool{}
 	for i, l := range k.loaded {
 		var old string
 		if i < len(prev) && prev[i].Lease != nil {
@@ -332,6 +337,14 @@ func (k *Keeper) watchLeases(ctx context.Context, prev []source.Loaded) {
 		if l.Lease == nil || l.Lease.ID == "" {
 			continue
 		}
+		if watched[l.Lease.ID] {
+			if stop := k.leases[i]; stop != nil {
+				stop()
+				delete(k.leases, i)
+			}
+			continue
+		}
+		watched[l.Lease.ID] = true
 		if l.Lease.ID == old && k.leases[i] != nil {
 			continue
 		}

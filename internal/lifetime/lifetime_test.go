@@ -240,3 +240,40 @@ func TestLeaseRenewedAndMetricsServed(t *testing.T) {
 		}
 	}
 }
+
+// Two variables from one leased read share its lease, and one watcher
+// renews it: two would renew the same lease twice as often.
+func TestSharedLeaseRenewedOnce(t *testing.T) {
+	t.Parallel()
+	s, cfg := setup(t, 0, nil, vaulttest.WithArgs("-dev-leased-kv"))
+	root := s.RootClient(t)
+	if _, err := root.Logical().Write("secret/app/creds", map[string]any{"username": "u", "password": "p", "ttl": "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []source.Request
+	for _, r := range []string{"DB_USER=vault://secret/app/creds#username", "DB_PASS=vault://secret/app/creds#password"} {
+		req, err := source.ParseSecret(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
+	}
+	env, loaded, err := source.Collect(context.Background(), source.Readers{"vault": vaultsrc.New(cfg.Client)}, reqs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded[0].Lease == nil || loaded[1].Lease == nil || loaded[0].Lease.ID != loaded[1].Lease.ID {
+		t.Fatalf("the two requests do not share one lease: %+v %+v", loaded[0].Lease, loaded[1].Lease)
+	}
+	cfg.Loaded, cfg.Vars = loaded, env.Vars()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := lifetime.New(cfg).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One watcher renews a 2s lease about every 1.3s: 3 times in 4s (4
+	// with jitter); two would make about 6.
+	if n := cfg.Metrics.LeaseRenewals.Load(); n < 2 || n > 4 {
+		t.Fatalf("%d lease renewals in 4s of one 2s lease, want 2 to 4", n)
+	}
+}
