@@ -122,6 +122,9 @@ func root(ts *testscript.TestScript) *api.Client {
 //	free-port NAME              set NAME to a free loopback port
 //	http-get URL                GET URL; the body becomes stdout
 //	tls-listener NAME           set NAME to an https address whose certificate nobody trusts
+//	vault-unseal                unseal the script's dev Vault
+//	lease-secrets PREFIX/       register the ID of every lease under PREFIX as a credential
+//	audit-has FILE EVENT [FIELD=V|FIELD~RE|FIELD]...  require an audit line (see cmdAuditHas)
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
 // values with newlines or quotes.
@@ -156,6 +159,9 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"free-port":     cmdFreePort,
 		"http-get":      cmdHTTPGet,
 		"tls-listener":  cmdTLSListener,
+		"vault-unseal":  cmdVaultUnseal,
+		"lease-secrets": cmdLeaseSecrets,
+		"audit-has":     cmdAuditHas,
 	})
 }
 
