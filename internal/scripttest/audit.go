@@ -32,8 +32,16 @@ func cmdAuditHas(ts *testscript.TestScript, neg bool, args []string) {
 	lines := auditLines(ts, args[0])
 	conds := args[2:]
 	matched := 0
+	var kind []string // lines of the kind, shown on failure (the test's own throwaway values)
 	for _, l := range lines {
-		if l["event"] == args[1] && auditMatch(ts, l, conds) {
+		if l["event"] != args[1] {
+			continue
+		}
+		if len(kind) < 5 {
+			b, _ := json.Marshal(l)
+			kind = append(kind, string(b))
+		}
+		if auditMatch(ts, l, conds) {
 			matched++
 		}
 	}
@@ -41,7 +49,7 @@ func cmdAuditHas(ts *testscript.TestScript, neg bool, args []string) {
 	case neg && matched > 0:
 		ts.Fatalf("%s: %d %s line(s) match %q", args[0], matched, args[1], conds)
 	case !neg && matched == 0:
-		ts.Fatalf("%s: no %s line matches %q", args[0], args[1], conds)
+		ts.Fatalf("%s: no %s line matches %q; %s lines:\n%s", args[0], args[1], conds, args[1], strings.Join(kind, "\n"))
 	}
 }
 
@@ -118,11 +126,13 @@ func auditField(l map[string]any, path string) (string, bool) {
 	if s, ok := cur.(string); ok {
 		return s, true
 	}
-	b, err := json.Marshal(cur)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(cur); err != nil {
 		return fmt.Sprint(cur), true
 	}
-	return string(b), true
+	return strings.TrimSuffix(b.String(), "\n"), true
 }
 
 // cmdVaultUnseal: vault-unseal unseals the script's dev Vault with the
