@@ -103,3 +103,23 @@ func TestAuditExecModeLines(t *testing.T) {
 		}
 	}
 }
+
+// The main job of the ContainerPilot recipe: start and exec, no read.
+func TestAuditFromEnvFile(t *testing.T) {
+	h := newHarness(t)
+	var b bytes.Buffer
+	h.audit = audit.New(&b, audit.Options{})
+	path := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(path, []byte("P='fromfile-s3cr3t'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.run(&Plan{FromEnvFile: path, Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events(t, b.Bytes()), " "); got != "start exec" {
+		t.Fatalf("events %q", got)
+	}
+	if !strings.Contains(b.String(), `"mode":"from-env-file"`) || strings.Contains(b.String(), "s3cr3t") {
+		t.Fatalf("trail %s", b.String())
+	}
+}
