@@ -252,6 +252,19 @@ func exitEvent(p *prestart.Plan, err error, code int) audit.Exit {
 func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	p := &prestart.Plan{}
 	var version bool
+	fs := flagSet(p, &version)
+	if err := cli.Parse(fs, args, usage, stdout); err != nil {
+		return nil, false, err
+	}
+	p.Command = fs.Args()
+	if version {
+		return p, true, nil
+	}
+	return p, false, p.Complete()
+}
+
+// flagSet registers every flag onto p; the usage text documents each.
+func flagSet(p *prestart.Plan, version *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("prestart", flag.ContinueOnError)
 	p.Vault.Register(fs, true)
 	c := &p.Credentials
@@ -290,15 +303,8 @@ func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	p.AuditTags = map[string]string{}
 	fs.Func("audit-tag", "", func(v string) error { return audit.AddTag(p.AuditTags, v) })
 	fs.StringVar(&p.LogLevel, "log-level", "warn", "")
-	fs.BoolVar(&version, "version", false, "")
-	if err := cli.Parse(fs, args, usage, stdout); err != nil {
-		return nil, false, err
-	}
-	p.Command = fs.Args()
-	if version {
-		return p, true, nil
-	}
-	return p, false, p.Complete()
+	fs.BoolVar(version, "version", false, "")
+	return fs
 }
 
 // appendParsed returns a flag function that parses each value onto list.
