@@ -12,11 +12,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/hide"
 	"github.com/keyturn/keyturn/internal/pkicert"
@@ -128,6 +130,18 @@ environ or core dump for processes of its user).
                           runs on, degraded, keyturn_degraded 1) or stop (stop the
                           app, exit 3)
 
+Audit trail:
+    -audit FILE|-         append one JSON line per event to FILE (created 0600) or,
+                          with -, to stderr (stdout is the app's and -print's):
+                          start, login, read, renew, relogin, change, restart,
+                          signal, revoke, cert, degraded, recovered, exec, exit;
+                          with time, host, pid and tags; never a value, token,
+                          secret ID or lease ID (docs/audit.md). If FILE cannot be
+                          opened or written, nothing starts (exit 1); once a
+                          supervised app runs, a failed write is logged and
+                          counted (keyturn_audit_write_failures_total)
+    -audit-tag KEY=VALUE  a label on every line (repeatable)
+
 Other:
     -log-level LEVEL      trace, debug, info, warn, error or off (default warn)
     -version              print the version
@@ -214,17 +228,57 @@ func run(ctx context.Context, args []string, std prestart.IO, s3 prestart.Reader
 		fmt.Fprintln(std.Stdout, versionString())
 		return cli.ExitOK
 	}
+	// The trail is opened before anything else is tried: a start that
+	// cannot be audited does not log in.
+	aud, err := audit.Open(p.AuditFile, std.Stderr, audit.Options{Tags: p.AuditTags})
+	if err != nil {
+		return ui.Report(exitCode(err))
+	}
+	std.Audit = aud
 	var opts []prestart.Option
 	if s3 != nil {
 		opts = append(opts, prestart.WithReader("s3", s3))
 	}
-	return ui.Report(exitCode(prestart.Run(ctx, p, std, opts...)))
+	err = prestart.Run(ctx, p, std, opts...)
+	code := ui.Report(exitCode(err))
+	aud.Emit(exitEvent(p, err, code))
+	aud.Close()
+	return code
+}
+
+// exitEvent is the audit trail's last line of a run that did not exec.
+func exitEvent(p *prestart.Plan, err error, code int) audit.Exit {
+	ev := audit.Exit{Mode: p.Mode(), Code: code}
+	var st *prestart.ExitStatus
+	switch {
+	case errors.As(err, &st):
+		// The app's own status, which it has explained itself.
+		if st.Signal != 0 {
+			ev.AppSignal = unix.SignalName(st.Signal)
+		}
+	case err != nil:
+		ev.Error = err.Error()
+	}
+	return ev
 }
 
 // parseFlags builds the plan from the command line and the spec file.
 func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	p := &prestart.Plan{}
 	var version bool
+	fs := flagSet(p, &version)
+	if err := cli.Parse(fs, args, usage, stdout); err != nil {
+		return nil, false, err
+	}
+	p.Command = fs.Args()
+	if version {
+		return p, true, nil
+	}
+	return p, false, p.Complete()
+}
+
+// flagSet registers every flag onto p; the usage text documents each.
+func flagSet(p *prestart.Plan, version *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("prestart", flag.ContinueOnError)
 	p.Vault.Register(fs, true)
 	c := &p.Credentials
@@ -259,16 +313,12 @@ func parseFlags(args []string, stdout io.Writer) (*prestart.Plan, bool, error) {
 	fs.BoolVar(&sv.NoRevoke, "no-revoke", false, "")
 	fs.StringVar(&sv.MetricsAddr, "metrics-addr", "", "")
 	fs.StringVar(&sv.OnLoginRefused, "on-login-refused", "keep", "")
+	fs.StringVar(&p.AuditFile, "audit", "", "")
+	p.AuditTags = map[string]string{}
+	fs.Func("audit-tag", "", func(v string) error { return audit.AddTag(p.AuditTags, v) })
 	fs.StringVar(&p.LogLevel, "log-level", "warn", "")
-	fs.BoolVar(&version, "version", false, "")
-	if err := cli.Parse(fs, args, usage, stdout); err != nil {
-		return nil, false, err
-	}
-	p.Command = fs.Args()
-	if version {
-		return p, true, nil
-	}
-	return p, false, p.Complete()
+	fs.BoolVar(version, "version", false, "")
+	return fs
 }
 
 // appendParsed returns a flag function that parses each value onto list.
@@ -283,9 +333,4 @@ func appendParsed[T any](list *[]T, parse func(string) (T, error)) func(string) 
 	}
 }
 
-func versionString() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return "prestart " + bi.Main.Version
-	}
-	return "prestart (devel)"
-}
+func versionString() string { return "prestart " + cli.Version() }

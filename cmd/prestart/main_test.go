@@ -1,15 +1,19 @@
 package main
 
 import (
+	"flag"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/keyturn/keyturn/internal/prestart"
 	"github.com/keyturn/keyturn/internal/scripttest"
+	"github.com/keyturn/keyturn/internal/vaultconn"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
@@ -50,5 +54,19 @@ func TestScripts(t *testing.T) {
 			}
 			return scripttest.StartVault(env)
 		},
+	})
+}
+
+// Every flag is in the usage text, so -help keeps up with what prestart
+// accepts.
+func TestUsageNamesEveryFlag(t *testing.T) {
+	var version bool
+	flagSet(&prestart.Plan{}, &version).VisitAll(func(f *flag.Flag) {
+		if f.Name == "ns" {
+			return // the Vault CLI's short spelling of -namespace
+		}
+		if !regexp.MustCompile(`(^|\s)-` + regexp.QuoteMeta(f.Name) + `($|[^\w-])`).MatchString(usage + vaultconn.FlagsUsage + vaultconn.TokenUsage) {
+			t.Errorf("-%s is not in the usage text", f.Name)
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime/debug"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -135,4 +136,13 @@ func NewLogger(name, level string, w io.Writer) (hclog.Logger, error) {
 		return nil, Usagef("unknown -log-level %q (want trace, debug, info, warn, error or off)", level)
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, Output: w}), nil
+}
+
+// Version returns the module version the binary was built from, or
+// "(devel)" for a build from a checkout.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }

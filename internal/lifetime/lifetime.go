@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/source"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	RetryInitial, RetryMax time.Duration
 	Logger                 hclog.Logger
 	Metrics                *Metrics
+	// Audit receives renew, change, degraded and recovered lines; nil
+	// writes none. New logins are the caller's to audit (in Relogin),
+	// since only it knows how it logged in.
+	Audit *audit.Auditor
 }
 
 // Keeper runs the renewals and re-reads.
@@ -74,6 +79,7 @@ type Keeper struct {
 	cfg     Config
 	log     hclog.Logger
 	m       *Metrics
+	audit   *audit.Auditor
 	events  chan event
 	loaded  []source.Loaded
 	current map[string]string
@@ -114,7 +120,7 @@ func New(cfg Config) *Keeper {
 	if cfg.Metrics == nil {
 		cfg.Metrics = &Metrics{}
 	}
-	return &Keeper{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, events: make(chan event, 16),
+	return &Keeper{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, audit: cfg.Audit, events: make(chan event, 16),
 		loaded: cfg.Loaded, current: maps.Clone(cfg.Vars), leases: map[int]func(){}}
 }
 
@@ -127,7 +133,9 @@ func (k *Keeper) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tokenGen := 0
+	accessor := "" // the current token's, for the audit trail
 	if k.cfg.Token != nil && k.cfg.Token.Auth != nil {
+		accessor = k.cfg.Token.Auth.Accessor
 		k.watchToken(ctx, k.cfg.Token, tokenGen)
 	}
 	k.watchLeases(ctx, nil)
@@ -148,6 +156,18 @@ func (k *Keeper) Run(ctx context.Context) error {
 	// refused is set once Vault refused a new login: re-reads with the
 	// dead token would only fail.
 	refused := false
+	// degradedAt is when the app began to run on values that are no
+	// longer renewed; zero while it is not.
+	var degradedAt time.Time
+	degrade := func(reason string) {
+		if degradedAt.IsZero() {
+			degradedAt = time.Now()
+			k.audit.Emit(audit.Degraded{Reason: reason, TokenAccessor: accessor})
+		}
+	}
+	// announced is set once the pending change has been audited, so a
+	// retried OnChange does not log it twice.
+	announced := false
 
 	refresh := func() {
 		if refused {
@@ -180,7 +200,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		}
 		if !maps.Equal(vars, pending) {
 			k.log.Info("secrets changed; waiting for them to settle", "debounce", k.cfg.Debounce)
-			pending = vars
+			pending, announced = vars, false
 			changeBO.Reset()
 			debounce.Reset(k.cfg.Debounce)
 		}
@@ -196,6 +216,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			k.m.RenewalFailures.Add(1)
 			k.m.Degraded.Store(1)
 			if k.cfg.LoginRefused != nil && k.cfg.LoginRefused(err) {
+				degrade("login_refused")
 				if k.cfg.StopOnLoginRefused {
 					return fmt.Errorf("%w: the token expired and Vault refused a new login: %w", ErrTokenLost, err)
 				}
@@ -205,6 +226,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 				k.log.Error("the token expired and Vault refused a new login; the app keeps running, degraded, on the values it has, which are no longer renewed or re-read", "error", err)
 				return nil
 			}
+			degrade("login_failed")
 			wait := loginBO.Next()
 			k.log.Warn("logging in again failed; the app keeps its values, retrying", "wait", wait.Round(time.Millisecond), "error", err)
 			relogin.Reset(wait)
@@ -214,6 +236,11 @@ func (k *Keeper) Run(ctx context.Context) error {
 		k.m.Degraded.Store(0)
 		k.m.Relogins.Add(1)
 		k.log.Info("logged in again", "token_accessor", sec.Auth.Accessor)
+		accessor = sec.Auth.Accessor
+		if !degradedAt.IsZero() {
+			k.audit.Emit(audit.Recovered{TokenAccessor: accessor, DegradedSeconds: audit.Seconds(time.Since(degradedAt))})
+			degradedAt = time.Time{}
+		}
 		tokenGen++
 		k.watchToken(ctx, sec, tokenGen)
 		if k.cfg.OnLogin != nil {
@@ -248,6 +275,10 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case <-debounce.C:
 			if pending == nil {
 				continue
+			}
+			if !announced {
+				k.audit.Emit(audit.ChangeOf(k.current, pending))
+				announced = true
 			}
 			if err := k.cfg.OnChange(pending); err != nil {
 				wait := changeBO.Next()
@@ -307,8 +338,10 @@ func (k *Keeper) watchToken(ctx context.Context, sec *api.Secret, gen int) {
 			case r := <-w.RenewCh():
 				k.m.TokenRenewals.Add(1)
 				if r != nil && r.Secret != nil && r.Secret.Auth != nil {
-					k.m.setExpiry(r.RenewedAt.Add(time.Duration(r.Secret.Auth.LeaseDuration) * time.Second))
-					k.log.Debug("renewed the token", "ttl", time.Duration(r.Secret.Auth.LeaseDuration)*time.Second)
+					ttl := time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+					k.m.setExpiry(r.RenewedAt.Add(ttl))
+					k.log.Debug("renewed the token", "ttl", ttl)
+					k.audit.Emit(audit.Renew{What: "token", TokenAccessor: sec.Auth.Accessor, TTLSeconds: audit.Seconds(ttl)})
 				}
 			case err := <-w.DoneCh():
 				select {
@@ -370,9 +403,14 @@ func (k *Keeper) watchLease(ctx context.Context, i int, l source.Loaded) func() 
 			select {
 			case <-lctx.Done():
 				return
-			case <-w.RenewCh():
+			case r := <-w.RenewCh():
 				k.m.LeaseRenewals.Add(1)
 				k.log.Debug("renewed a lease", "source", l.Ref)
+				ev := audit.Renew{What: "lease", Ref: l.Ref, Lease: audit.LeaseFields(l.Lease.ID, 0, false)}
+				if r != nil && r.Secret != nil {
+					ev.TTLSeconds = int64(r.Secret.LeaseDuration)
+				}
+				k.audit.Emit(ev)
 			case err := <-w.DoneCh():
 				select {
 				case k.events <- event{kind: leaseDone, index: i, err: err}:

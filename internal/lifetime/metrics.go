@@ -17,6 +17,8 @@ type Metrics struct {
 	Reads           atomic.Int64
 	ReadFailures    atomic.Int64
 	Restarts        atomic.Int64
+	// AuditFailures counts audit lines that could not be written.
+	AuditFailures atomic.Int64
 	// Degraded is 1 while the app runs on values prestart can no longer
 	// renew or re-read: the token expired and logging in again failed or
 	// was refused.
@@ -48,6 +50,7 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	counter("keyturn_secret_reads_total", "Re-reads of the secrets.", m.Reads.Load())
 	counter("keyturn_secret_read_failures_total", "Re-reads that failed.", m.ReadFailures.Load())
 	counter("keyturn_child_restarts_total", "Restarts or signals of the application after a change.", m.Restarts.Load())
+	counter("keyturn_audit_write_failures_total", "Audit trail lines that could not be written.", m.AuditFailures.Load())
 	fmt.Fprintf(w, "# HELP keyturn_degraded 1 while the token is lost and the app runs on the values it has.\n# TYPE keyturn_degraded gauge\nkeyturn_degraded %d\n", m.Degraded.Load())
 	ttl := m.TokenTTL().Seconds()
 	if ttl < 0 {

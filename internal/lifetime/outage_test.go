@@ -1,6 +1,7 @@
 package lifetime_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
@@ -114,6 +116,8 @@ func TestLoginRefusedKeepsRunningDegraded(t *testing.T) {
 		logins.Add(1)
 		return relogin(ctx)
 	}
+	var trail bytes.Buffer
+	cfg.Audit = audit.New(&trail, audit.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 17*time.Second)
 	defer cancel()
 	if err := lifetime.New(cfg).Run(ctx); err != nil {
@@ -121,6 +125,13 @@ func TestLoginRefusedKeepsRunningDegraded(t *testing.T) {
 	}
 	if cfg.Metrics.Degraded.Load() != 1 {
 		t.Fatal("not degraded after a refused login")
+	}
+	// The trail says so once, with the lost token's accessor, and the
+	// token's renewals before it.
+	if n := strings.Count(trail.String(), `"event":"degraded"`); n != 1 ||
+		!regexp.MustCompile(`"event":"degraded"[^\n]*"reason":"login_refused","token_accessor":"[^"]+"`).MatchString(trail.String()) ||
+		!strings.Contains(trail.String(), `"what":"token"`) {
+		t.Fatalf("audit trail:\n%s", trail.String())
 	}
 	if n := logins.Load(); n != 1 {
 		t.Fatalf("%d logins, want exactly one: a refusal is final, and retrying it could lock the role ID out", n)

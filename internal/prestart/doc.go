@@ -14,6 +14,12 @@
 //	exec       replace the process with the application, or
 //	supervise  stay as its parent and keep its secrets alive
 //
+// With an audit trail (IO.Audit, package audit), each step writes its line:
+// start before the login, login, read, cert, then exec as the last line
+// before the process is replaced, or the supervisor's lines while the app
+// runs. A trail that cannot be written before the app starts stops the
+// start; audit.go builds the lines.
+//
 // Streams and the process environment come in through IO, so nothing below
 // the command's main touches os.Stdin, os.Stdout or os.Stderr. Errors come
 // back as the backends return them, with two types of this package's own

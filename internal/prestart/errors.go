@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,7 +61,10 @@ func consumed(err error, what, path string, credential bool) error {
 // ExitStatus is how the supervised application ended: prestart exits with
 // the same status, and prints nothing, since the application has already
 // said why.
-type ExitStatus struct{ Code int }
+type ExitStatus struct {
+	Code   int
+	Signal syscall.Signal // what killed the application, or 0
+}
 
 func (e *ExitStatus) Error() string {
 	return fmt.Sprintf("the application exited with status %d", e.Code)

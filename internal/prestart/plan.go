@@ -42,6 +42,11 @@ type Plan struct {
 
 	Supervise Supervision
 	LogLevel  string
+
+	// AuditFile is where the audit trail goes (-audit): a file appended
+	// to, "-" for stderr, "" for none. AuditTags label every line.
+	AuditFile string
+	AuditTags map[string]string
 }
 
 // Credentials say where the Vault login comes from.
@@ -82,6 +87,9 @@ func (p *Plan) Complete() error {
 		p.Requests = append(sp.Requests, p.Requests...)
 		p.Certs = append(sp.Certs, p.Certs...)
 		p.Override = p.Override || sp.Override
+	}
+	if len(p.AuditTags) > 0 && p.AuditFile == "" {
+		return usagef("-audit-tag labels the lines of -audit; give -audit FILE or -audit -")
 	}
 	if p.FromEnvFile != "" {
 		return p.checkFromEnvFile()

@@ -49,14 +49,9 @@ func (v *supervision) renewCert(ctx context.Context, r pkicert.Request, cert *pk
 		}
 		bo.Reset()
 		v.log.Info("renewed a certificate", "dir", r.Dir, "serial", c.Serial, "not_after", c.NotAfter)
+		v.audit.Emit(certEvent("renewed", r, c))
 		cert, next = c, c.RenewAt()
-		v.metrics.Restarts.Add(1)
-		if sig := v.plan.Supervise.changeSig; sig != 0 {
-			err = v.sup.Signal(sig)
-		} else {
-			err = v.sup.Restart(nil)
-		}
-		if err != nil {
+		if err := v.tellApp("new certificate", nil); err != nil {
 			v.log.Warn("could not tell the app about its new certificate", "error", err)
 		}
 	}

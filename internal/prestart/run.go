@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/envfile"
 	"github.com/keyturn/keyturn/internal/envfmt"
@@ -30,6 +31,10 @@ type IO struct {
 	// credentials are looked up in it, and the child's environment and an
 	// exec: source's are built from it without them.
 	Environ []string
+	// Audit receives the audit trail (-audit); nil writes none. The
+	// caller opens it, so that it can add the exit line once it knows the
+	// exit code, and closes it.
+	Audit *audit.Auditor
 }
 
 // runner carries one Run through its steps.
@@ -37,6 +42,8 @@ type runner struct {
 	plan *Plan
 	io   IO
 	log  hclog.Logger
+	// audit is io.Audit: nil when there is no audit trail.
+	audit *audit.Auditor
 	// readers and exec are what a run reaches the outside world through;
 	// tests replace them.
 	readers func(s *Session) source.Readers
@@ -69,7 +76,7 @@ func Run(ctx context.Context, p *Plan, io IO, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{plan: p, io: io, log: log, exec: launch.Exec}
+	r := &runner{plan: p, io: io, log: log, audit: io.Audit, exec: launch.Exec}
 	r.readers = r.defaultReaders
 	for _, o := range opts {
 		o(r)
@@ -79,6 +86,12 @@ func Run(ctx context.Context, p *Plan, io IO, opts ...Option) error {
 
 func (r *runner) run(ctx context.Context) error {
 	p := r.plan
+	// A trail that cannot be written stops the start before any
+	// credential is used.
+	r.audit.Emit(r.startEvent())
+	if err := r.audit.Err(); err != nil {
+		return err
+	}
 	if p.FromEnvFile != "" {
 		return r.fromEnvFile()
 	}
@@ -105,6 +118,7 @@ func (r *runner) run(ctx context.Context) error {
 		s.Revoke("reading the secrets failed")
 		return err
 	}
+	s.setLeases(got.leases)
 	// From here on every failure revokes the token: nothing will use it,
 	// and a live token left behind is a credential for whoever finds it.
 	out, err := r.render(got.vars)
@@ -123,6 +137,12 @@ func (r *runner) run(ctx context.Context) error {
 		s.Revoke("issuing a certificate failed")
 		return err
 	}
+	// Fail closed: a start whose audit trail could not be written so far
+	// hands nothing to anyone.
+	if err := r.audit.Err(); err != nil {
+		s.Revoke("writing the audit trail failed")
+		return err
+	}
 	if err := r.write(s, out, certs, len(got.vars)); err != nil {
 		s.Revoke("writing the output failed")
 		return err
@@ -135,6 +155,10 @@ func (r *runner) run(ctx context.Context) error {
 		return r.supervise(long, s, readers, got, certs)
 	}
 	r.revokeIfUnused(s, got.leases)
+	if err := r.auditExec(); err != nil {
+		s.Revoke("writing the audit trail failed")
+		return err
+	}
 	// exec returns only when the command could not be started.
 	err = r.exec(p.Command, r.childEnv(got.vars, s))
 	s.Revoke("starting the command failed")
@@ -174,8 +198,9 @@ func (r *runner) read(ctx context.Context, readers source.Readers) (*secrets, er
 		return nil, err
 	}
 	got := &secrets{loaded: loaded, vars: env.Vars()}
-	for _, l := range loaded {
+	for i, l := range loaded {
 		r.log.Info("read secret", "source", l.Ref, "variables", len(l.Names), "version", l.Version)
+		r.audit.Emit(readEvent(r.plan.Requests[i].Ref, l, false))
 		if l.Lease != nil {
 			got.leases++
 		}
@@ -217,6 +242,7 @@ func (r *runner) issue(ctx context.Context, s *Session) ([]*pkicert.Cert, error)
 		if err != nil {
 			return nil, err
 		}
+		r.audit.Emit(certEvent("issued", req, cert))
 		certs = append(certs, cert)
 	}
 	return certs, nil
@@ -292,6 +318,9 @@ func (r *runner) fromEnvFile() error {
 	}
 	if len(vars) == 0 {
 		return fmt.Errorf("env file %s holds no variables", path)
+	}
+	if err := r.auditExec(); err != nil {
+		return err
 	}
 	return r.exec(r.plan.Command, r.childEnv(vars, nil))
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/retry"
 	"github.com/keyturn/keyturn/internal/source"
@@ -73,6 +74,7 @@ type harness struct {
 	stdout, stderr bytes.Buffer
 	environ        []string
 	exec           *execCall
+	audit          *audit.Auditor
 }
 
 func newHarness(t *testing.T) *harness {
@@ -101,8 +103,8 @@ func (h *harness) run(p *Plan, args ...string) error {
 	if err := p.Complete(); err != nil {
 		return err
 	}
-	r := &runner{plan: p, log: hclog.NewNullLogger(),
-		io: IO{Stdout: &h.stdout, Stderr: &h.stderr, Environ: h.environ},
+	r := &runner{plan: p, log: hclog.NewNullLogger(), audit: h.audit,
+		io: IO{Stdout: &h.stdout, Stderr: &h.stderr, Environ: h.environ, Audit: h.audit},
 		exec: func(argv, env []string) error {
 			h.exec = &execCall{argv, env}
 			return nil

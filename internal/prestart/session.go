@@ -3,12 +3,14 @@ package prestart
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyturn/keyturn/internal/approle"
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/retry"
@@ -30,6 +32,11 @@ type Session struct {
 	// revoked is set once the token is revoked, so that each failure path
 	// may revoke without caring whether another did.
 	revoked bool
+	// audit, mount and role are for the audit trail; leases is how many
+	// leases the last read holds, which the token's revocation ends.
+	audit       *audit.Auditor
+	mount, role string
+	leases      atomic.Int64
 }
 
 // Login returns a session holding a token: from an AppRole login when a role
@@ -58,7 +65,8 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 			"set VAULT_ROLE_ID and VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), or VAULT_TOKEN")
 	case rid == "":
 		log.Debug("using the token from the environment; no login")
-		return &Session{client: c, log: log}, nil
+		env.Audit.Emit(audit.Login{Method: "token"})
+		return &Session{client: c, log: log, audit: env.Audit}, nil
 	case !hasCred:
 		return nil, usage(errors.New("a role ID but no secret ID"),
 			"set VAULT_WRAPPED_SECRET_ID (from 'issuer mint'), VAULT_SECRET_ID or -secret-id-file")
@@ -71,7 +79,7 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 	if err != nil {
 		return nil, usage(err)
 	}
-	s := &Session{client: c, own: true, approle: auth, log: log}
+	s := &Session{client: c, own: true, approle: auth, log: log, audit: env.Audit, mount: p.Credentials.Mount, role: p.Credentials.Role}
 	err = retry.Do(ctx, retryPolicy(p, log), func(ctx context.Context) error {
 		_, err := s.Relogin(ctx)
 		return err
@@ -81,6 +89,7 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 	}
 	log.Info("logged in", "mount", p.Credentials.Mount, "secret_id_accessor", auth.Accessor,
 		"token_accessor", s.auth.Auth.Accessor, "ttl", time.Duration(s.auth.Auth.LeaseDuration)*time.Second, "renewable", s.auth.Auth.Renewable)
+	s.audit.Emit(s.loginEvent())
 	return s, nil
 }
 
@@ -138,7 +147,7 @@ func (s *Session) keep(cfg *lifetime.Config) {
 	}
 	cfg.Client, cfg.Token = s.client, s.auth
 	if s.approle != nil {
-		cfg.Relogin = s.Relogin
+		cfg.Relogin = s.auditedRelogin
 		cfg.LoginRefused = loginRefused
 	}
 }
@@ -162,9 +171,13 @@ func (s *Session) Revoke(reason string) {
 	s.revoked = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	ev := audit.Revoke{TokenAccessor: s.accessor(), Leases: int(s.leases.Load()), Reason: reason, Result: audit.ResultOK}
 	if err := s.client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
 		s.log.Warn("could not revoke the login token", "error", err)
+		ev.Result = audit.ResultFailed
+		s.audit.Emit(ev)
 		return
 	}
 	s.log.Debug("revoked the login token", "reason", reason)
+	s.audit.Emit(ev)
 }

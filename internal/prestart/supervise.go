@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keyturn/keyturn/internal/audit"
 	"github.com/keyturn/keyturn/internal/envfmt"
 	"github.com/keyturn/keyturn/internal/launch"
 	"github.com/keyturn/keyturn/internal/lifetime"
@@ -36,13 +38,22 @@ func (r *runner) supervise(ctx context.Context, s *Session, readers source.Reade
 	}
 	defer stdio.close()
 	v := &supervision{runner: r, s: s, metrics: &lifetime.Metrics{}}
+	// From here on the app runs: an audit line that cannot be written is
+	// logged and counted, and the app is left alone (docs/audit.md).
+	r.audit.OnError(func(err error) {
+		r.log.Error("writing the audit trail failed", "error", err)
+		v.metrics.AuditFailures.Add(1)
+	})
 	v.sup = supervise.New(supervise.Spec{
 		Args:   r.plan.Command,
 		Env:    r.childEnv(got.vars, s),
 		Stdin:  stdio.in,
 		Stdout: stdio.out,
 		Stderr: stdio.err,
-	}, supervise.Options{Logger: r.log.Named("supervise"), StopSignal: opt.stopSig, StopTimeout: opt.Grace, ReapLock: &v.procs})
+	}, supervise.Options{Logger: r.log.Named("supervise"), StopSignal: opt.stopSig, StopTimeout: opt.Grace, ReapLock: &v.procs,
+		OnForward: func(sig syscall.Signal, pgid int) {
+			r.audit.Emit(audit.Signal{Signal: signalName(sig), PGID: pgid})
+		}})
 	if opt.MetricsAddr != "" {
 		stop, err := serveMetrics(opt.MetricsAddr, v.metrics, r.log)
 		if err != nil {
@@ -81,7 +92,7 @@ func (r *runner) supervise(ctx context.Context, s *Session, readers source.Reade
 	case runErr != nil && !errors.Is(runErr, context.Canceled):
 		return runErr
 	case code != 0:
-		return &ExitStatus{Code: code}
+		return &ExitStatus{Code: code, Signal: v.sup.Status().Signal}
 	}
 	return nil
 }
@@ -100,11 +111,13 @@ func (v *supervision) keeperConfig(readers source.Readers, got *secrets) lifetim
 			if err != nil {
 				return nil, nil, err
 			}
+			v.auditRefresh(prev, l)
 			return l, env.Vars(), nil
 		},
 		OnChange:           v.onChange,
 		OnLogin:            v.onLogin,
 		StopOnLoginRefused: v.plan.Supervise.OnLoginRefused == "stop",
+		Audit:              v.audit,
 	}
 	v.s.keep(&cfg)
 	return cfg
@@ -130,10 +143,45 @@ func (v *supervision) tellApp(why string, vars map[string]string) error {
 	v.metrics.Restarts.Add(1)
 	if sig := v.plan.Supervise.changeSig; sig != 0 {
 		v.log.Info(why+"; signalling the app", "signal", sig.String())
-		return v.sup.Signal(sig)
+		return v.audited(why, v.sup.Signal(sig))
 	}
 	v.log.Info(why + "; restarting the app")
-	return v.sup.Restart(v.childEnv(vars, v.s))
+	var env []string
+	if vars != nil {
+		env = v.childEnv(vars, v.s)
+	}
+	return v.audited(why, v.sup.Restart(env))
+}
+
+// audited writes the restart line for an -on-change action and returns
+// its error.
+func (v *supervision) audited(why string, err error) error {
+	ev := audit.Restart{Action: "restart", Reason: why, Result: audit.ResultOK}
+	if sig := v.plan.Supervise.changeSig; sig != 0 {
+		ev.Action, ev.Signal = "signal", signalName(sig)
+	}
+	if err != nil {
+		ev.Result = audit.ResultFailed
+	}
+	v.audit.Emit(ev)
+	return err
+}
+
+// auditRefresh writes a read line for every source a supervisor's
+// refresh read again (the others kept their result), and notes the
+// leases the token now holds.
+func (v *supervision) auditRefresh(prev, loaded []source.Loaded) {
+	leases := 0
+	for i, l := range loaded {
+		if l.Lease != nil {
+			leases++
+		}
+		if i < len(prev) && prev[i].Result == l.Result {
+			continue
+		}
+		v.audit.Emit(readEvent(v.plan.Requests[i].Ref, l, true))
+	}
+	v.s.setLeases(leases)
 }
 
 // onLogin hands a new token to whoever holds the old one, which died or

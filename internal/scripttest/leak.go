@@ -8,6 +8,11 @@ package scripttest
 // against the registered secrets after each command and when the script
 // ends.
 //
+// Files a binary is told to write that must hold no secret at all, such
+// as prestart's -audit FILE, are read from its command line and checked
+// like its stderr: for every registered secret of either class and for the
+// credentials the run started with.
+//
 // Two classes of secret: credentials (Vault tokens, secret IDs, wrapping
 // tokens, unseal shares, and the values of VAULT_TOKEN, VAULT_SECRET_ID,
 // VAULT_WRAPPED_SECRET_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN a
@@ -52,8 +57,44 @@ type leakRecord struct {
 // commandRecord describes one captured run of a binary.
 type commandRecord struct {
 	Args        []string `json:"args"`
-	Registered  int      `json:"registered"`  // secrets registered when it started
-	Credentials []string `json:"credentials"` // values of credentialEnv it saw
+	Registered  int      `json:"registered"`      // secrets registered when it started
+	Credentials []string `json:"credentials"`     // values of credentialEnv it saw
+	Files       []string `json:"files,omitempty"` // absolute paths of scannedFlags' files
+}
+
+// scannedFlags are the flags, per binary, whose value names a file that
+// must hold no secret.
+var scannedFlags = map[string][]string{"prestart": {"audit"}}
+
+// scannedFiles returns the absolute paths args give to the binary's
+// scannedFlags, in any form the flag package accepts (-f X, --f X, -f=X);
+// "-" (standard error) is captured anyway.
+func scannedFiles(binary string, args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !slices.Contains(scannedFlags[binary], name) {
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				break
+			}
+			i++
+			val = args[i]
+		}
+		if val == "" || val == "-" {
+			continue
+		}
+		if abs, err := filepath.Abs(val); err == nil {
+			out = append(out, abs)
+		}
+	}
+	return out
 }
 
 // leakDir is beside $WORK, so that scripts that list or compare their
@@ -125,7 +166,7 @@ func capture(work string) error {
 	if err != nil {
 		return err
 	}
-	rec := commandRecord{Args: os.Args, Registered: len(recs)}
+	rec := commandRecord{Args: os.Args, Registered: len(recs), Files: scannedFiles(filepath.Base(os.Args[0]), os.Args[1:])}
 	for _, name := range credentialEnv {
 		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
 			rec.Credentials = append(rec.Credentials, v)
@@ -256,6 +297,15 @@ func findLeak(work string, atEnd bool) string {
 			}
 			if msg := leakIn(string(out), stream, rec, recs); msg != "" {
 				return fmt.Sprintf("%s of `%s` %s", stream, describeRun(rec, recs), msg)
+			}
+		}
+		for _, f := range rec.Files {
+			out, err := os.ReadFile(f)
+			if err != nil && !os.IsNotExist(err) {
+				return err.Error()
+			}
+			if msg := leakIn(string(out), "file", rec, recs); msg != "" {
+				return fmt.Sprintf("file %s written by `%s` %s", filepath.Base(f), describeRun(rec, recs), msg)
 			}
 		}
 	}

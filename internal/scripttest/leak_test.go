@@ -41,6 +41,12 @@ func leaker() {
 		os.Stdout.WriteString(strings.Repeat("x", 1<<20) + "\n")
 		fmt.Fprintln(os.Stderr, os.Args[2])
 		os.Exit(3)
+	case "to-file":
+		// What prestart -audit FILE does: the file is not a stream the
+		// capture sees, so the check must find it by the flag.
+		if err := os.WriteFile(os.Args[2], []byte(os.Args[3]+"\n"), 0o600); err != nil {
+			os.Exit(1)
+		}
 	}
 }
 
@@ -57,6 +63,7 @@ func runAs(t *testing.T, work string, env []string, args ...string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = work
 	cmd.Env = append(os.Environ(), append(env, "WORK="+work)...)
 	out, err := cmd.Output()
 	var ee *exec.ExitError
@@ -105,6 +112,9 @@ func TestLeakCheck(t *testing.T) {
 		{"exec'd app output", nil, []string{"exec", "echo " + cred}, "holds registered secret #1"},
 		{"nothing lost at exit", nil, []string{"bulk-then-exit", payload}, "holds registered secret #2"},
 		{"clean run", []string{"VAULT_TOKEN=" + envTok}, []string{"stdout", "hello"}, ""},
+		{"payload in the audit file", nil, []string{"to-file", "audit.jsonl", payload, "-audit", "audit.jsonl"}, "file audit.jsonl written by `prestart to-file audit.jsonl [secret] -audit audit.jsonl` holds registered secret #2"},
+		{"credential variable in the audit file", []string{"VAULT_SECRET_ID=" + envTok}, []string{"to-file", "a.jsonl", envTok, "-audit=a.jsonl"}, "holds the value of a credential variable it was started with (#1)"},
+		{"clean audit file", nil, []string{"to-file", "a.jsonl", "hello", "--audit", "a.jsonl"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

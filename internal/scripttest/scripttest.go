@@ -5,6 +5,7 @@ package scripttest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -104,7 +106,7 @@ func root(ts *testscript.TestScript) *api.Client {
 //	exitcode N CMD ARGS...      run CMD and require exit status N
 //	secret FILE...              register the files' contents as secrets
 //	no-secrets stdout|stderr|FILE...   fail if a registered secret appears
-//	vault-kv-put PATH K=V...    write a KV v2 secret under secret/ as root
+//	vault-kv-put [-mount M] PATH K=V...  write a KV v2 secret under secret/ (or M/) as root
 //	vault-token ROLE FILE       create a token from a token role into FILE
 //	vault-write PATH K=V...     write any path as root
 //	vault-seal                  seal the script's Vault
@@ -122,9 +124,13 @@ func root(ts *testscript.TestScript) *api.Client {
 //	free-port NAME              set NAME to a free loopback port
 //	http-get URL                GET URL; the body becomes stdout
 //	tls-listener NAME           set NAME to an https address whose certificate nobody trusts
+//	vault-unseal                unseal the script's dev Vault
+//	lease-secrets PREFIX/       register the ID of every lease under PREFIX as a credential
+//	audit-has FILE EVENT [FIELD=V|FIELD~RE|FIELD]...  require an audit line (see cmdAuditHas)
 //
 // In K=V arguments, V may be @FILE to take the value from a file, for
-// values with newlines or quotes.
+// values with newlines or quotes; K:=JSON gives a structured value, such as
+// options:={"version":"2"} for a KV v2 mount.
 //
 // Every command first runs the leak check over what keyturn's binaries
 // have written so far in the script (see leak.go), and exitcode runs it
@@ -156,6 +162,9 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"free-port":     cmdFreePort,
 		"http-get":      cmdHTTPGet,
 		"tls-listener":  cmdTLSListener,
+		"vault-unseal":  cmdVaultUnseal,
+		"lease-secrets": cmdLeaseSecrets,
+		"audit-has":     cmdAuditHas,
 	})
 }
 
@@ -226,6 +235,14 @@ func kvArgs(ts *testscript.TestScript, args []string) map[string]any {
 		if !ok {
 			ts.Fatalf("%q is not K=V", kv)
 		}
+		if jk, ok := strings.CutSuffix(k, ":"); ok {
+			var x any
+			if err := json.Unmarshal([]byte(v), &x); err != nil {
+				ts.Fatalf("%s: %v", kv, err)
+			}
+			data[jk] = x
+			continue
+		}
 		if f, ok := strings.CutPrefix(v, "@"); ok {
 			v = ts.ReadFile(f)
 		}
@@ -235,13 +252,25 @@ func kvArgs(ts *testscript.TestScript, args []string) map[string]any {
 }
 
 func cmdKVPut(ts *testscript.TestScript, neg bool, args []string) {
+	mount := "secret"
+	if len(args) > 1 && args[0] == "-mount" {
+		mount, args = args[1], args[2:]
+	}
 	if len(args) < 2 {
-		ts.Fatalf("usage: vault-kv-put PATH K=V...")
+		ts.Fatalf("usage: vault-kv-put [-mount M] PATH K=V...")
 	}
 	c := root(ts)
 	data := kvArgs(ts, args[1:])
-	if _, err := c.KVv2("secret").Put(context.Background(), args[0], data); err != nil {
-		ts.Fatalf("kv put: %v", err)
+	// A KV v2 mount the script just enabled refuses writes until it has
+	// finished upgrading, a moment later.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := c.KVv2(mount).Put(context.Background(), args[0], data)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("kv put: %v", err)
+		}
 	}
 	for _, v := range data {
 		AddSecret(ts.Getenv("WORK"), fmt.Sprint(v))

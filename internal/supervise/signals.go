@@ -87,3 +87,9 @@ func groupAlive(pgid int) bool {
 func terminating(sig syscall.Signal) bool {
 	return sig == syscall.SIGTERM || sig == syscall.SIGINT
 }
+
+func (s *Supervisor) forwarded(sig syscall.Signal, pgid int) {
+	if s.opts.OnForward != nil {
+		s.opts.OnForward(sig, pgid)
+	}
+}

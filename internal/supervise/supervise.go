@@ -60,6 +60,10 @@ type Options struct {
 	// once-a-second retry) but never blocks signal forwarding. Nil means
 	// nobody else in the process starts commands.
 	ReapLock *sync.RWMutex
+	// OnForward, if set, is told about every signal forwarded to the
+	// child's process group (for an audit trail). It runs on Run's
+	// goroutine and must not block.
+	OnForward func(sig syscall.Signal, pgid int)
 }
 
 // Errors returned by Run and Restart.
@@ -333,6 +337,7 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 			case Forwarded(ssig):
 				if pgid := currentPgid(); pgid != 0 {
 					s.kill(pgid, ssig)
+					s.forwarded(ssig, pgid)
 				}
 				// During a restart the group that got it is on its way
 				// out: the next child must get it too, or a SIGTERM from
@@ -425,6 +430,7 @@ func (s *Supervisor) loop(ctx context.Context, sigs <-chan os.Signal) (int, erro
 		for _, sig := range deferred {
 			s.log.Debug("forwarding a signal that arrived during the restart", "signal", sig.String())
 			s.kill(currentPgid(), sig)
+			s.forwarded(sig, currentPgid())
 			if terminating(sig) {
 				beginShutdown(sig)
 			}
