@@ -416,7 +416,11 @@ func (h *httpFront) start(p *Proxy) {
 		},
 		Transport:     h.tr,
 		FlushInterval: -1,
-		ErrorLog:      nil,
+		// The target down or a client gone: answer 502 (when the
+		// client is still there) without logging to the test's output.
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
 	}
 	h.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
