@@ -58,14 +58,21 @@ func newBed(t *testing.T) *bed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bedOn(t, s.RootClient(t), p, "http", "")
+}
+
+// bedOn sets up the role and the secret with root, on a server whose KV v2
+// is mounted at secret/, for prestart to reach through p.
+func bedOn(t *testing.T, root *api.Client, p *faultproxy.Proxy, scheme, caCert string) *bed {
+	t.Helper()
 	t.Cleanup(func() { p.Close() })
-	b := &bed{t: t, root: s.RootClient(t), proxy: p, addr: p.URL("http"), dir: t.TempDir()}
+	b := &bed{t: t, root: root, proxy: p, addr: p.URL(scheme), caCert: caCert, dir: t.TempDir()}
 	b.setupVault("3s", "1h")
 	return b
 }
 
 // setupVault enables AppRole and writes the role, its policy and the
-// secret; kv2 is false on a dev server, whose secret/ is KV v2 already.
+// secret.
 func (b *bed) setupVault(ttl, maxTTL string) {
 	t := b.t
 	t.Helper()
