@@ -124,7 +124,9 @@ func (l *ledger) add(s sample) {
 	if l.prev == nil {
 		return
 	}
-	outside := !l.inWindow(s.at) && !l.inWindow(l.prev.at)
+	// Strict: a change first seen outside a window counts, even if it may
+	// have happened in the second before the window closed.
+	outside := !l.inWindow(s.at)
 	if d := s.get("keyturn_renewal_failures_total") - l.prev.get("keyturn_renewal_failures_total"); d > 0 && outside {
 		l.missed += int(d)
 		l.notes = append(l.notes, fmt.Sprintf("%s: %v failed renewals or logins outside a cut", s.at.Format(time.TimeOnly), d))
