@@ -269,6 +269,8 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 	var cut *window
 	nextCut := start.Add(cfg.cutEvery)
 	last, base, warm := first, first, false
+	var rss [2]int // lowest and highest RSS after the warm-up
+	var lastMark time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for now := range tick.C {
@@ -298,6 +300,14 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 		last = s
 		if !warm && !now.Before(start.Add(cfg.warmup)) {
 			base, warm = s, true
+			rss = [2]int{s.rssKB, s.rssKB}
+		}
+		if warm {
+			rss = [2]int{min(rss[0], s.rssKB), max(rss[1], s.rssKB)}
+			if s.at.Sub(lastMark) >= time.Minute {
+				lastMark = s.at
+				fmt.Printf("  %s RSS %d kB, %d threads, %d fds\n", s.at.Sub(start).Round(time.Second), s.rssKB, s.threads, s.fds)
+			}
 		}
 		p.credentials(creds)
 	}
@@ -323,7 +333,7 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 	}
 	return report(cfg, first, base, last, l, reportExtra{
 		code: code, stopErr: stopErr, appStarts: strings.Count(string(starts), "start\n"), appHUPs: strings.Count(string(hups), "hup\n"),
-		scanned: len(creds), leaks: leaks, logBytes: len(log), proxy: proxy.Stats(),
+		scanned: len(creds), leaks: leaks, rss: rss, logBytes: len(log), proxy: proxy.Stats(),
 	})
 }
 
@@ -333,6 +343,7 @@ type reportExtra struct {
 	appStarts, appHUPs int
 	scanned, leaks     int
 	logBytes           int
+	rss                [2]int
 	proxy              faultproxy.Stats
 }
 
@@ -364,6 +375,7 @@ func report(cfg config, first, base, last sample, l *ledger, x reportExtra) erro
 	row("threads (no goroutine gauge)", base.threads, last.threads)
 	row("open fds", base.fds, last.fds)
 	row("RSS kB", base.rssKB, last.rssKB)
+	fmt.Printf("(RSS after the warm-up: lowest %d kB, highest %d kB)\n", x.rss[0], x.rss[1])
 	fmt.Printf("\nduring %s (%d cuts):\n", last.at.Sub(first.at).Round(time.Second), len(l.windows))
 	for _, c := range []struct{ label, metric string }{
 		{"token renewals", "keyturn_token_renewals_total"},
