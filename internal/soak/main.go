@@ -52,8 +52,9 @@ Flags:
     -warmup D          time before the start figures are taken (default 1m:
                        Go's heap grows to its working size first)
     -settle D          time after a cut within which failures still count as
-                       the cut's (default 40s: a request in flight, then the
-                       login backoff)
+                       the cut's, and within which prestart must renew again
+                       (default 30s: a request in flight, then the login
+                       backoff)
     -client-timeout D  VAULT_CLIENT_TIMEOUT for prestart (default 5s; 0 leaves
                        Vault's default of 60s)
     -prestart FILE     prestart binary (default bin/prestart-static)
@@ -74,7 +75,7 @@ func main() {
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Minute, "")
 	fs.DurationVar(&cfg.cutEvery, "cut-every", 2*time.Minute, "")
 	fs.DurationVar(&cfg.cutFor, "cut-for", 20*time.Second, "")
-	fs.DurationVar(&cfg.settle, "settle", 40*time.Second, "")
+	fs.DurationVar(&cfg.settle, "settle", 30*time.Second, "")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Minute, "")
 	fs.DurationVar(&cfg.clientTimeout, "client-timeout", 5*time.Second, "")
 	fs.StringVar(&cfg.prestart, "prestart", "bin/prestart-static", "")
@@ -316,6 +317,7 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 		proxy.Pass()
 		cut.end = time.Now()
 	}
+	l.finish(last.at)
 	code, stopErr := p.stop()
 	starts, _ := os.ReadFile(filepath.Join(p.dir, "starts.txt"))
 	hups, _ := os.ReadFile(filepath.Join(p.dir, "hups.txt"))

@@ -81,9 +81,11 @@ type window struct {
 // ledger classifies the samples of a run against the cut windows.
 //
 // A missed renewal is a token renewal or login that failed outside a cut
-// window, or the token found dead (keyturn_degraded 1, or
+// window, the token found dead (keyturn_degraded 1, or
 // keyturn_token_expiry_seconds 0 in two samples in a row: a token at its
-// max TTL shows 0 for a moment before the new login) outside a cut window.
+// max TTL shows 0 for a moment before the new login) outside a cut window,
+// or a cut after which the token was not renewed within settle (windows
+// may overlap the next cut, which would hide such a death).
 // A window lasts from the cut's start until settle after its end: the
 // time prestart may take to notice that Vault is back (a request in flight
 // until the client's timeout, then the login backoff).
@@ -145,5 +147,20 @@ func (l *ledger) add(s sample) {
 	}
 	if !dead {
 		l.dead = false
+	}
+}
+
+// finish counts the cuts that did not recover within settle, as of t.
+func (l *ledger) finish(t time.Time) {
+	for i, w := range l.windows {
+		switch {
+		case w.end.IsZero():
+		case w.recovered.IsZero() && t.Sub(w.end) > l.settle:
+			l.missed++
+			l.notes = append(l.notes, fmt.Sprintf("cut %d: no renewal in the %s after it", i+1, t.Sub(w.end).Round(time.Second)))
+		case !w.recovered.IsZero() && w.recovered.Sub(w.end) > l.settle:
+			l.missed++
+			l.notes = append(l.notes, fmt.Sprintf("cut %d: renewing again only %s after it, more than %s", i+1, w.recovered.Sub(w.end).Round(time.Second), l.settle))
+		}
 	}
 }

@@ -47,3 +47,19 @@ func TestLedgerCountsOnlyOutsideTheCuts(t *testing.T) {
 		t.Fatalf("recovered at %v, want the first renewal after the cut, at 35s", got)
 	}
 }
+
+// A cut after which the token is not renewed within settle is a miss,
+// also when the next cut's window hides the dead token.
+func TestLedgerCountsSlowRecovery(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	l := &ledger{settle: 30 * time.Second, windows: []*window{
+		{start: at(0), end: at(20), recovered: at(45)},
+		{start: at(60), end: at(80), recovered: at(150)},
+		{start: at(180), end: at(200)},
+	}}
+	l.finish(at(240))
+	if l.missed != 2 || len(l.notes) != 2 {
+		t.Fatalf("missed %d (%q), want the second cut (70s to recover) and the third (none in 40s)", l.missed, l.notes)
+	}
+}
