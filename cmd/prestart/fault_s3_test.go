@@ -33,56 +33,56 @@ func TestFaultS3AndKMSAtStart(t *testing.T) {
 	if _, err := store.Push(context.Background(), obj, map[string]string{"DB_PASSWORD": secret}, s3src.Protection{KMSKey: "alias/app-dev"}); err != nil {
 		t.Fatal(err)
 	}
-	s3p, err := faultproxy.New(strings.TrimPrefix(minio.URL, "http://"), faultproxy.HTTP())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s3p.Close() })
-	kmsp, err := faultproxy.New(strings.TrimPrefix(kmsSrv.URL, "http://"), faultproxy.HTTP())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kmsp.Close() })
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"AWS_ACCESS_KEY_ID=" + minio.AccessKey, "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey,
-		"AWS_REGION=" + miniotest.Region, "AWS_EC2_METADATA_DISABLED=true", s3src.PathStyleEnv + "=true",
-		"AWS_ENDPOINT_URL_S3=" + s3p.URL("http"), "AWS_ENDPOINT_URL_KMS=" + kmsp.URL("http")}
 	b := &bed{t: t, dir: t.TempDir()}
 	for _, tc := range []struct {
 		name     string
-		fault    func()
+		fault    func(s3p, kmsp *faultproxy.Proxy)
 		timeout  string
 		code     int
 		min, max time.Duration
 	}{
-		{name: "S3 blackhole", fault: s3p.Blackhole, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
-		{name: "S3 reset", fault: s3p.Reset, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
-		{name: "S3 503 burst", fault: func() { s3p.FailNext(4, 503) }, timeout: "10s", code: 0, max: 8 * time.Second},
-		{name: "KMS blackhole", fault: kmsp.Blackhole, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
-		{name: "KMS 503 burst", fault: func() { kmsp.FailNext(4, 503) }, timeout: "10s", code: 0, max: 8 * time.Second},
-		{name: "KMS latency", fault: func() { kmsp.Delay(300*time.Millisecond, 100*time.Millisecond) }, timeout: "10s", code: 0, min: 300 * time.Millisecond, max: 8 * time.Second},
+		{name: "S3 blackhole", fault: func(s3p, _ *faultproxy.Proxy) { s3p.Blackhole() }, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
+		{name: "S3 reset", fault: func(s3p, _ *faultproxy.Proxy) { s3p.Reset() }, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
+		{name: "S3 503 burst", fault: func(s3p, _ *faultproxy.Proxy) { s3p.FailNext(4, 503) }, timeout: "10s", code: 0, max: 12 * time.Second},
+		{name: "KMS blackhole", fault: func(_, kmsp *faultproxy.Proxy) { kmsp.Blackhole() }, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
+		{name: "KMS 503 burst", fault: func(_, kmsp *faultproxy.Proxy) { kmsp.FailNext(4, 503) }, timeout: "10s", code: 0, max: 12 * time.Second},
+		{name: "KMS latency", fault: func(_, kmsp *faultproxy.Proxy) { kmsp.Delay(300*time.Millisecond, 100*time.Millisecond) }, timeout: "10s", code: 0, min: 300 * time.Millisecond, max: 8 * time.Second},
 	} {
-		tc.fault()
-		code, took, stdout, stderr := b.run(env, "-timeout", tc.timeout,
-			"-secrets", "s3://"+bucket+"/app/dev.env?kms="+key.ARN, "--", "sh", "-c", `echo "app $DB_PASSWORD"`)
-		s3p.Pass()
-		kmsp.Pass()
-		s3p.FailNext(0, 0)
-		kmsp.FailNext(0, 0)
-		t.Logf("%s: exit %d after %s", tc.name, code, took.Round(time.Millisecond))
-		if code != tc.code || took < tc.min || took > tc.max {
-			t.Errorf("%s: exit %d after %s, want %d within [%s, %s]; stderr:\n%s", tc.name, code, took, tc.code, tc.min, tc.max, stderr)
-		}
-		want := ""
-		if tc.code == 0 {
-			want = "app " + secret + "\n"
-		}
-		if stdout != want {
-			t.Errorf("%s: stdout %q, want %q", tc.name, stdout, want)
-		}
-		if strings.Contains(stderr, secret) || strings.Contains(stderr, minio.SecretKey) {
-			t.Errorf("%s: a secret is in stderr", tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s3p, err := faultproxy.New(strings.TrimPrefix(minio.URL, "http://"), faultproxy.HTTP())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s3p.Close()
+			kmsp, err := faultproxy.New(strings.TrimPrefix(kmsSrv.URL, "http://"), faultproxy.HTTP())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kmsp.Close()
+			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir,
+				"AWS_ACCESS_KEY_ID=" + minio.AccessKey, "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey,
+				"AWS_REGION=" + miniotest.Region, "AWS_EC2_METADATA_DISABLED=true", s3src.PathStyleEnv + "=true",
+				"AWS_ENDPOINT_URL_S3=" + s3p.URL("http"), "AWS_ENDPOINT_URL_KMS=" + kmsp.URL("http")}
+			bc := *b
+			bc.t = t
+			tc.fault(s3p, kmsp)
+			code, took, stdout, stderr := bc.run(env, "-timeout", tc.timeout,
+				"-secrets", "s3://"+bucket+"/app/dev.env?kms="+key.ARN, "--", "sh", "-c", `echo "app $DB_PASSWORD"`)
+			t.Logf("exit %d after %s; S3 proxy %+v, KMS proxy %+v", code, took.Round(time.Millisecond), s3p.Stats(), kmsp.Stats())
+			if code != tc.code || took < tc.min || took > tc.max {
+				t.Errorf("exit %d after %s, want %d within [%s, %s]; stderr:\n%s", code, took, tc.code, tc.min, tc.max, stderr)
+			}
+			want := ""
+			if tc.code == 0 {
+				want = "app " + secret + "\n"
+			}
+			if stdout != want {
+				t.Errorf("stdout %q, want %q", stdout, want)
+			}
+			if strings.Contains(stderr, secret) || strings.Contains(stderr, minio.SecretKey) {
+				t.Error("a secret is in stderr")
+			}
+		})
 	}
-	t.Logf("S3 proxy %+v, KMS proxy %+v", s3p.Stats(), kmsp.Stats())
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyturn/keyturn/internal/cli"
+	"github.com/keyturn/keyturn/internal/faultproxy"
 )
 
 // Faults while prestart supervises an app on a 3s token (reusable secret
@@ -170,7 +171,7 @@ func TestFaultAtStart(t *testing.T) {
 	b := newBed(t)
 	for _, tc := range []struct {
 		name    string
-		fault   func()
+		fault   func(p *faultproxy.Proxy)
 		timeout string
 		code    int
 		// max bounds the time taken: -timeout plus what one request in
@@ -179,41 +180,49 @@ func TestFaultAtStart(t *testing.T) {
 		// failed is how many requests the proxy answered itself.
 		failed int64
 	}{
-		{name: "blackhole", fault: b.proxy.Blackhole, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
-		{name: "reset", fault: b.proxy.Reset, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 6 * time.Second},
-		{name: "503 burst", fault: func() { b.proxy.FailNext(3, 503) }, timeout: "10s", code: 0, max: 8 * time.Second, failed: 3},
-		{name: "502 burst", fault: func() { b.proxy.FailNext(2, 502) }, timeout: "10s", code: 0, max: 8 * time.Second, failed: 2},
+		{name: "blackhole", fault: (*faultproxy.Proxy).Blackhole, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 10 * time.Second},
+		{name: "reset", fault: (*faultproxy.Proxy).Reset, timeout: "3s", code: cli.ExitUnavailable, min: 3 * time.Second, max: 6 * time.Second},
+		{name: "503 burst", fault: func(p *faultproxy.Proxy) { p.FailNext(3, 503) }, timeout: "10s", code: 0, max: 8 * time.Second, failed: 3},
+		{name: "502 burst", fault: func(p *faultproxy.Proxy) { p.FailNext(2, 502) }, timeout: "10s", code: 0, max: 8 * time.Second, failed: 2},
 		// Vault's 500 is an internal error, not an outage: not retried.
-		{name: "500", fault: func() { b.proxy.FailNext(2, 500) }, timeout: "10s", code: cli.ExitFailed, max: 2 * time.Second, failed: 1},
-		{name: "latency", fault: func() { b.proxy.Delay(100*time.Millisecond, 200*time.Millisecond) }, timeout: "10s", code: 0, min: 600 * time.Millisecond, max: 10 * time.Second},
-		{name: "slow body", fault: func() { b.proxy.SlowBody(64, 50*time.Millisecond) }, timeout: "10s", code: 0, min: 500 * time.Millisecond, max: 10 * time.Second},
+		{name: "500", fault: func(p *faultproxy.Proxy) { p.FailNext(2, 500) }, timeout: "10s", code: cli.ExitFailed, max: 2 * time.Second, failed: 1},
+		{name: "latency", fault: func(p *faultproxy.Proxy) { p.Delay(100*time.Millisecond, 200*time.Millisecond) }, timeout: "10s", code: 0, min: 600 * time.Millisecond, max: 10 * time.Second},
+		{name: "slow body", fault: func(p *faultproxy.Proxy) { p.SlowBody(64, 50*time.Millisecond) }, timeout: "10s", code: 0, min: 500 * time.Millisecond, max: 10 * time.Second},
 	} {
-		failed := b.proxy.Stats().Failed
-		tc.fault()
-		env, _ := b.env()
-		code, took, stdout, stderr := b.run(env, "-timeout", tc.timeout,
-			"-secret", "P=vault://secret/app/db#password", "--", "sh", "-c", `echo "app $P"`)
-		b.proxy.Pass()
-		b.proxy.FailNext(0, 0)
-		t.Logf("%s: exit %d after %s", tc.name, code, took.Round(time.Millisecond))
-		if code != tc.code || took < tc.min || took > tc.max {
-			t.Errorf("%s: exit %d after %s, want %d within [%s, %s]; stderr:\n%s", tc.name, code, took, tc.code, tc.min, tc.max, stderr)
-		}
-		wantOut := ""
-		if tc.code == 0 {
-			wantOut = "app " + b.secret + "\n"
-		}
-		if stdout != wantOut {
-			t.Errorf("%s: stdout %q, want %q", tc.name, stdout, wantOut)
-		}
-		if tc.code == cli.ExitUnavailable && !strings.Contains(stderr, "prestart: hint: check VAULT_ADDR") {
-			t.Errorf("%s: no hint about Vault being unavailable:\n%s", tc.name, stderr)
-		}
-		if got := b.proxy.Stats().Failed - failed; got != tc.failed {
-			t.Errorf("%s: the proxy answered %d requests itself, want %d", tc.name, got, tc.failed)
-		}
-		if strings.Contains(stderr, b.secret) {
-			t.Errorf("%s: the secret is in stderr", tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// A proxy of its own in front of the shared Vault.
+			p, err := faultproxy.New(b.proxy.Target(), faultproxy.HTTP())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			bc := *b
+			bc.t, bc.proxy, bc.addr = t, p, p.URL("http")
+			tc.fault(p)
+			env, _ := bc.env()
+			code, took, stdout, stderr := bc.run(env, "-timeout", tc.timeout,
+				"-secret", "P=vault://secret/app/db#password", "--", "sh", "-c", `echo "app $P"`)
+			t.Logf("exit %d after %s", code, took.Round(time.Millisecond))
+			if code != tc.code || took < tc.min || took > tc.max {
+				t.Errorf("exit %d after %s, want %d within [%s, %s]; stderr:\n%s", code, took, tc.code, tc.min, tc.max, stderr)
+			}
+			wantOut := ""
+			if tc.code == 0 {
+				wantOut = "app " + b.secret + "\n"
+			}
+			if stdout != wantOut {
+				t.Errorf("stdout %q, want %q", stdout, wantOut)
+			}
+			if tc.code == cli.ExitUnavailable && !strings.Contains(stderr, "prestart: hint: check VAULT_ADDR") {
+				t.Errorf("no hint about Vault being unavailable:\n%s", stderr)
+			}
+			if got := p.Stats().Failed; got != tc.failed {
+				t.Errorf("the proxy answered %d requests itself, want %d", got, tc.failed)
+			}
+			if strings.Contains(stderr, b.secret) {
+				t.Error("the secret is in stderr")
+			}
+		})
 	}
 }
