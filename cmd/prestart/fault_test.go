@@ -112,14 +112,14 @@ func faultWithoutLoss(t *testing.T, fault func(b *bed)) {
 	}
 }
 
-// 150ms on every chunk, either way: a request takes about half a second.
+// 100ms on every chunk, either way: a request takes a third of a second.
 // (The token's margin is about a quarter of its TTL: the renewal watcher
 // schedules the next renewal from the answer's arrival, so answers slower
 // than that let a short token expire between renewals; prestart then
 // logs in again.)
 func TestFaultLatencyWhileSupervising(t *testing.T) {
 	t.Parallel()
-	faultWithoutLoss(t, func(b *bed) { b.proxy.Delay(0, 150*time.Millisecond) })
+	faultWithoutLoss(t, func(b *bed) { b.proxy.Delay(0, 100*time.Millisecond) })
 }
 
 // Answers trickle in, 256 bytes every 100ms.
