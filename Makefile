@@ -7,7 +7,7 @@ CMDS    := issuer prestart prestart-s3 unseal s3kms kms-local
 # Static binaries: the same files run on the host and FROM scratch images.
 export CGO_ENABLED := 0
 
-.PHONY: all build tools images demo demo-s3 demo-cluster test test-host test-containers docker-check bench vet clean
+.PHONY: all build tools images demo demo-s3 demo-cluster test test-host test-containers docker-check bench soak vet clean
 
 all: build
 
@@ -77,6 +77,13 @@ BENCHFLAGS ?=
 bench: tools build
 	$(GO) run ./internal/bench -prestart $(BIN)/prestart -issuer $(BIN)/issuer \
 		-vault $(BIN)/vault -minio $(BIN)/minio -out docs/benchmarks.md $(BENCHFLAGS)
+
+# prestart -supervise for 10 minutes on 3s tokens while a fault proxy cuts
+# Vault off for 20s every 2 minutes; not part of make test. Shorter:
+# make soak SOAK_FLAGS='-duration 3m -cut-every 1m -cut-for 20s'
+soak: tools
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/prestart-static ./cmd/prestart
+	$(GO) run ./internal/soak -prestart $(BIN)/prestart-static -vault $(BIN)/vault $(SOAK_FLAGS)
 
 vet:
 	$(GO) vet ./...
