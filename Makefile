@@ -81,9 +81,8 @@ bench: tools build
 # prestart -supervise for 10 minutes on 3s tokens while a fault proxy cuts
 # Vault off for 20s every 2 minutes; not part of make test. Shorter:
 # make soak SOAK_FLAGS='-duration 3m -cut-every 1m -cut-for 20s'
-soak: tools
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/prestart-static ./cmd/prestart
-	$(GO) run ./internal/soak -prestart $(BIN)/prestart-static -vault $(BIN)/vault $(SOAK_FLAGS)
+soak: tools build
+	$(GO) run ./internal/soak -prestart $(BIN)/prestart -vault $(BIN)/vault $(SOAK_FLAGS)
 
 vet:
 	$(GO) vet ./...

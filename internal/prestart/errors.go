@@ -70,6 +70,10 @@ func (e *ExitStatus) Error() string {
 	return fmt.Sprintf("the application exited with status %d", e.Code)
 }
 
+// RequestTimeout bounds each request to Vault unless VAULT_CLIENT_TIMEOUT
+// is set.
+const RequestTimeout = 10 * time.Second
+
 func retryPolicy(p *Plan, log hclog.Logger) retry.Policy {
 	return retry.Policy{
 		Timeout:   p.Timeout,

@@ -94,7 +94,10 @@ func Login(ctx context.Context, p *Plan, env IO, log hclog.Logger) (*Session, er
 }
 
 func vaultClient(p *Plan, approleLogin bool, env IO, log hclog.Logger) (*api.Client, error) {
-	opts := []vaultconn.Option{vaultconn.WithLogger(log), vaultconn.WithMaxRetries(0)}
+	// A request lost in a network cut holds its turn until it times out:
+	// with Vault's 60s default, a supervisor renewed again only a minute
+	// after a 20s outage had ended. Every request prestart makes is small.
+	opts := []vaultconn.Option{vaultconn.WithLogger(log), vaultconn.WithMaxRetries(0), vaultconn.WithDefaultTimeout(RequestTimeout)}
 	if approleLogin {
 		opts = append(opts, vaultconn.WithoutToken())
 	}

@@ -55,9 +55,9 @@ Flags:
                        the cut's, and within which prestart must renew again
                        (default 30s: a request in flight, then the login
                        backoff)
-    -client-timeout D  VAULT_CLIENT_TIMEOUT for prestart (default 5s; 0 leaves
-                       Vault's default of 60s)
-    -prestart FILE     prestart binary (default bin/prestart-static)
+    -client-timeout D  VAULT_CLIENT_TIMEOUT for prestart (default 0: unset, so
+                       prestart's own 10s per request applies)
+    -prestart FILE     prestart binary (default bin/prestart)
     -vault FILE        vault binary (default bin/vault)
     -keep              keep the work directory (logs) at the end
 `
@@ -77,8 +77,8 @@ func main() {
 	fs.DurationVar(&cfg.cutFor, "cut-for", 20*time.Second, "")
 	fs.DurationVar(&cfg.settle, "settle", 30*time.Second, "")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Minute, "")
-	fs.DurationVar(&cfg.clientTimeout, "client-timeout", 5*time.Second, "")
-	fs.StringVar(&cfg.prestart, "prestart", "bin/prestart-static", "")
+	fs.DurationVar(&cfg.clientTimeout, "client-timeout", 0, "")
+	fs.StringVar(&cfg.prestart, "prestart", "bin/prestart", "")
 	fs.StringVar(&cfg.vault, "vault", "bin/vault", "")
 	fs.BoolVar(&cfg.keep, "keep", false, "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -354,7 +354,7 @@ func abs(n int) int { return max(n, -n) }
 
 func orDefault(d time.Duration) string {
 	if d <= 0 {
-		return "unset (60s)"
+		return "unset (prestart's 10s)"
 	}
 	return d.String()
 }

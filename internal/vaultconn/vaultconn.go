@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -89,7 +90,12 @@ type options struct {
 	logger     hclog.Logger
 	maxRetries *int
 	noToken    bool
+	timeout    time.Duration
 }
+
+// WithDefaultTimeout bounds every request by d unless VAULT_CLIENT_TIMEOUT
+// says otherwise (Vault's own default is 60s).
+func WithDefaultTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
 // WithLogger routes the HTTP client's request log to l. Vault's client logs
 // methods and URLs only; tokens travel in headers and are not logged.
@@ -148,6 +154,9 @@ func (f *Flags) Client(opts ...Option) (*api.Client, bool, error) {
 	}
 	if o.maxRetries != nil {
 		cfg.MaxRetries = *o.maxRetries
+	}
+	if o.timeout > 0 && os.Getenv(api.EnvVaultClientTimeout) == "" {
+		cfg.Timeout = o.timeout
 	}
 	c, err := api.NewClient(cfg)
 	if err != nil {

@@ -3,10 +3,12 @@ package vaultconn
 import (
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
@@ -143,5 +145,45 @@ func TestWrappingLookupDisabled(t *testing.T) {
 	}
 	if sec.WrapInfo != nil || sec.Data["id"] == nil {
 		t.Fatalf("response was wrapped because of VAULT_WRAP_TTL: %+v", sec.WrapInfo)
+	}
+}
+
+// A request to a Vault that accepts but never answers gives up after the
+// caller's default timeout, and VAULT_CLIENT_TIMEOUT, when set, wins.
+func TestDefaultTimeout(t *testing.T) {
+	clearVaultEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	call := func() time.Duration {
+		t.Helper()
+		f := Flags{Address: "http://" + ln.Addr().String()}
+		c, _, err := f.Client(WithDefaultTimeout(300*time.Millisecond), WithMaxRetries(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := c.Sys().HealthWithContext(context.Background()); err == nil {
+			t.Fatal("a Vault that never answers answered")
+		}
+		return time.Since(start)
+	}
+	if d := call(); d > 3*time.Second {
+		t.Fatalf("gave up after %v, want about 300ms", d)
+	}
+	t.Setenv("VAULT_CLIENT_TIMEOUT", "1500ms")
+	if d := call(); d < time.Second {
+		t.Fatalf("gave up after %v although VAULT_CLIENT_TIMEOUT is 1.5s", d)
 	}
 }
