@@ -231,19 +231,36 @@ func (r *runner) render(vars map[string]string) (*rendered, error) {
 
 // issue issues the certificates, retrying while Vault is unavailable.
 func (r *runner) issue(ctx context.Context, s *Session) ([]*pkicert.Cert, error) {
-	var certs []*pkicert.Cert
-	for _, req := range r.plan.Certs {
-		var cert *pkicert.Cert
-		err := retry.Do(ctx, retryPolicy(r.plan, r.log), func(ctx context.Context) error {
-			var err error
-			cert, err = pkicert.Issue(ctx, s.Client(), req)
-			return err
-		})
+	// Concurrently, as the reads: each issue waits for Vault to generate
+	// a key, and nothing links one certificate to another. A failure is
+	// reported for the first failing request in order, as for the reads.
+	certs := make([]*pkicert.Cert, len(r.plan.Certs))
+	errs := make([]error, len(r.plan.Certs))
+	sem := make(chan struct{}, source.MaxConcurrentReads)
+	var wg sync.WaitGroup
+	for i, req := range r.plan.Certs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = retry.Do(ctx, retryPolicy(r.plan, r.log), func(ctx context.Context) error {
+				var err error
+				certs[i], err = pkicert.Issue(ctx, s.Client(), req)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			r.audit.Emit(certEvent("issued", r.plan.Certs[i], certs[i]))
+		}
+	}
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		r.audit.Emit(certEvent("issued", req, cert))
-		certs = append(certs, cert)
 	}
 	return certs, nil
 }
