@@ -5,8 +5,10 @@
 //
 // No registry is reachable, so the images are the local ones `make images`
 // builds (keyturn/NAME:local) and the reaper is disabled: every network and
-// container carries the label Label, and Sweep removes them at the start and
-// the end of a suite. A test that finds no Docker engine fails; it never
+// container carries the label Label, whose value names the test process
+// that made it, and Sweep removes them at the start and the end of a suite:
+// its own, and those of processes that have ended, never those of a suite
+// running beside it (go test runs packages in parallel). A test that finds no Docker engine fails; it never
 // skips.
 package dockertest
 
@@ -15,12 +17,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,8 +39,26 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
-// Label marks every network and container the harness creates.
+// Label marks every network and container the harness creates; its value
+// is owner.
 const Label = "org.keyturn.test"
+
+// owner is this test process, as Label's value.
+var owner = "pid-" + strconv.Itoa(os.Getpid())
+
+// sweepable reports whether what carries the label value v may go: it is
+// this process's, or its process has ended (an interrupted run). Docker
+// runs on this host, so the PIDs are this host's.
+func sweepable(v string) bool {
+	if v == owner {
+		return true
+	}
+	pid, err := strconv.Atoi(strings.TrimPrefix(v, "pid-"))
+	if err != nil || pid <= 0 || !strings.HasPrefix(v, "pid-") {
+		return true // an older harness's "1", or junk
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
 
 // Image returns the local image for one of keyturn's Dockerfiles ("vault",
 // "app", "operator", "minio", "kms-local"); KEYTURN_IMAGE_TAG overrides the
@@ -73,7 +96,8 @@ func Client(ctx context.Context) (*testcontainers.DockerClient, error) {
 	return cli, nil
 }
 
-// Sweep removes every container and network left by an earlier run.
+// Sweep removes this process's containers and networks and those left by
+// runs that have ended.
 func Sweep(ctx context.Context) error {
 	cli, err := Client(ctx)
 	if err != nil {
@@ -86,6 +110,9 @@ func Sweep(ctx context.Context) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	for _, c := range cs.Items {
+		if !sweepable(c.Labels[Label]) {
+			continue
+		}
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.ID[:12], err)
 		}
@@ -95,6 +122,9 @@ func Sweep(ctx context.Context) error {
 		return fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns.Items {
+		if !sweepable(n.Labels[Label]) {
+			continue
+		}
 		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
 			return fmt.Errorf("remove network %s: %w", n.Name, err)
 		}
@@ -146,7 +176,7 @@ func New(ctx context.Context, t testing.TB) *Env {
 	if err != nil {
 		t.Fatalf("dockertest: %v", err)
 	}
-	labels := map[string]string{Label: "1"}
+	labels := map[string]string{Label: owner}
 	n, err := tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
 	if err != nil {
 		cli.Close()
@@ -239,7 +269,7 @@ func (e *Env) TryStart(ctx context.Context, s Spec) (*Container, error) {
 		Entrypoint:     s.Entrypoint,
 		Cmd:            s.Cmd,
 		ExposedPorts:   s.Ports,
-		Labels:         map[string]string{Label: "1"},
+		Labels:         map[string]string{Label: owner},
 		Networks:       []string{e.Network},
 		NetworkAliases: map[string][]string{e.Network: append([]string{s.Name}, s.Aliases...)},
 		WaitingFor:     s.Wait,

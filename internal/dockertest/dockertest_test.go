@@ -3,6 +3,8 @@ package dockertest
 import (
 	"context"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +73,28 @@ func TestMissingImage(t *testing.T) {
 	_, err := e.TryStart(ctx, Spec{Name: "x", Image: "keyturn/does-not-exist:local"})
 	if err == nil || !strings.Contains(err.Error(), "make images") {
 		t.Fatalf("err = %v, want one naming make images", err)
+	}
+}
+
+// A suite sweeps its own containers and those of ended runs, never those
+// of a suite running beside it.
+func TestSweepable(t *testing.T) {
+	ended := exec.Command("true")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{
+		{owner, true},
+		{"pid-" + strconv.Itoa(ended.Process.Pid), true},
+		{"pid-" + strconv.Itoa(os.Getppid()), false}, // go test, alive
+		{"1", true}, // an older harness's value
+		{"", true},
+	} {
+		if got := sweepable(tc.v); got != tc.want {
+			t.Errorf("sweepable(%q) = %v, want %v", tc.v, got, tc.want)
+		}
 	}
 }
