@@ -234,7 +234,7 @@ func TestLeaseRenewedAndMetricsServed(t *testing.T) {
 	rec := httptest.NewRecorder()
 	cfg.Metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
-	for _, want := range []string{"keyturn_lease_renewals_total ", "# TYPE keyturn_token_expiry_seconds gauge", "keyturn_token_renewals_total "} {
+	for _, want := range []string{"keyturn_lease_renewals_total ", "# TYPE keyturn_token_expiry_seconds gauge", "keyturn_token_renewals_total ", "\ngo_goroutines "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

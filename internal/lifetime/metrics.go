@@ -3,6 +3,7 @@ package lifetime
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -51,6 +52,9 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	counter("keyturn_secret_read_failures_total", "Re-reads that failed.", m.ReadFailures.Load())
 	counter("keyturn_child_restarts_total", "Restarts or signals of the application after a change.", m.Restarts.Load())
 	counter("keyturn_audit_write_failures_total", "Audit trail lines that could not be written.", m.AuditFailures.Load())
+	// The standard name, so that dashboards and soak runs can watch for
+	// a goroutine leak.
+	fmt.Fprintf(w, "# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
 	fmt.Fprintf(w, "# HELP keyturn_degraded 1 while the token is lost and the app runs on the values it has.\n# TYPE keyturn_degraded gauge\nkeyturn_degraded %d\n", m.Degraded.Load())
 	ttl := m.TokenTTL().Seconds()
 	if ttl < 0 {

@@ -11,8 +11,8 @@
 // is a blackhole: connections are held open and nothing passes.
 //
 // It exits 1 when a renewal was missed outside the cuts, a secret reached
-// the log, or threads, open files or memory grew by more than 10% (and
-// more than one thread or file) after the warm-up.
+// the log or the audit trail, or goroutines, threads, open files or memory
+// grew by more than 10% (and more than one) after the warm-up.
 // `make soak` runs it; it is not part of `make test`.
 package main
 
@@ -181,6 +181,7 @@ func startPrestart(cfg config, dir, addr, roleID, wrapping string) (*supervised,
 		return nil, err
 	}
 	s.cmd = exec.Command(cfg.prestart, "-supervise", "-log-level", "debug", "-poll", "5s", "-timeout", "30s", "-on-change", "signal:SIGHUP",
+		"-audit", filepath.Join(dir, "audit.jsonl"), "-audit-tag", "run=soak",
 		"-metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport), "-token-sink", s.sink,
 		"-secret", "LEASED=vault://secret/app/lease#password",
 		"-secret", "USER=vault://secret/app/lease#user",
@@ -325,6 +326,12 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 	if err != nil {
 		return err
 	}
+	// The audit trail is scanned as the log is.
+	trail, err := os.ReadFile(filepath.Join(p.dir, "audit.jsonl"))
+	if err != nil {
+		return fmt.Errorf("prestart wrote no audit trail: %w", err)
+	}
+	log = append(log, trail...)
 	for _, s := range secrets {
 		creds[s] = true
 	}
@@ -379,7 +386,8 @@ func report(cfg config, first, base, last sample, l *ledger, x reportExtra) erro
 			grew = append(grew, fmt.Sprintf("%s %+.1f%%", name, change))
 		}
 	}
-	row("threads (no goroutine gauge)", base.threads, last.threads)
+	row("goroutines", int(base.get("go_goroutines")), int(last.get("go_goroutines")))
+	row("threads", base.threads, last.threads)
 	row("open fds", base.fds, last.fds)
 	row("RSS kB", base.rssKB, last.rssKB)
 	fmt.Printf("(RSS after the warm-up: lowest %d kB, highest %d kB)\n", x.rss[0], x.rss[1])
@@ -410,7 +418,7 @@ func report(cfg config, first, base, last sample, l *ledger, x reportExtra) erro
 		fmt.Printf("  %s\n", n)
 	}
 	fmt.Printf("  proxy: %d connections, %d open at the end\n", x.proxy.Connections, x.proxy.Open)
-	fmt.Printf("  log: %d bytes scanned for %d secrets, credentials, tokens and key lines: %d found\n", x.logBytes, x.scanned, x.leaks)
+	fmt.Printf("  log and audit trail: %d bytes scanned for %d secrets, credentials, tokens and key lines: %d found\n", x.logBytes, x.scanned, x.leaks)
 	fmt.Printf("  exit code after SIGTERM: %d\n", x.code)
 	var fails []string
 	if l.missed > 0 {

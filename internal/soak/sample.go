@@ -10,9 +10,8 @@ import (
 	"time"
 )
 
-// sample is one look at the supervising prestart: its metrics and what
-// /proc says about it. /metrics has no goroutine gauge, so threads (from
-// /proc/PID/status) stand in for it.
+// sample is one look at the supervising prestart: its metrics (goroutines
+// among them) and what /proc says about it (threads, files, memory).
 type sample struct {
 	at      time.Time
 	m       map[string]float64
