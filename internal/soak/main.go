@@ -271,8 +271,9 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 	creds := map[string]bool{}
 	var cut *window
 	nextCut := start.Add(cfg.cutEvery)
-	last, base, warm := first, first, false
-	var rss [2]int // lowest and highest RSS after the warm-up
+	last, warm := first, false
+	var rss [2]int      // lowest and highest RSS after the warm-up
+	var warmed []sample // every sample after the warm-up
 	var lastMark time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -302,14 +303,15 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 		l.add(s)
 		last = s
 		if !warm && !now.Before(start.Add(cfg.warmup)) {
-			base, warm = s, true
+			warm = true
 			rss = [2]int{s.rssKB, s.rssKB}
 		}
 		if warm {
+			warmed = append(warmed, s)
 			rss = [2]int{min(rss[0], s.rssKB), max(rss[1], s.rssKB)}
 			if s.at.Sub(lastMark) >= time.Minute {
 				lastMark = s.at
-				fmt.Printf("  %s RSS %d kB, %d threads, %d fds\n", s.at.Sub(start).Round(time.Second), s.rssKB, s.threads, s.fds)
+				fmt.Printf("  %s RSS %d kB, %d goroutines, %d threads, %d fds\n", s.at.Sub(start).Round(time.Second), s.rssKB, int(s.get("go_goroutines")), s.threads, s.fds)
 			}
 		}
 		p.credentials(creds)
@@ -341,9 +343,10 @@ func soak(cfg config, p *supervised, proxy *faultproxy.Proxy, secrets []string) 
 			leaks++
 		}
 	}
-	return report(cfg, first, base, last, l, reportExtra{
+	return report(cfg, first, last, l, reportExtra{
 		code: code, stopErr: stopErr, appStarts: strings.Count(string(starts), "start\n"), appHUPs: strings.Count(string(hups), "hup\n"),
 		scanned: len(creds), leaks: leaks, rss: rss, logBytes: len(log), proxy: proxy.Stats(),
+		early: floor(within(warmed, 0, time.Minute)), late: floor(within(warmed, -time.Minute, 0)),
 	})
 }
 
@@ -355,9 +358,33 @@ type reportExtra struct {
 	logBytes           int
 	rss                [2]int
 	proxy              faultproxy.Stats
+	// early and late are the floors of the first and the last minute
+	// after the warm-up.
+	early, late resources
 }
 
 func abs(n int) int { return max(n, -n) }
+
+// within returns the samples from from to to, measured from the first
+// sample when from >= 0 and from the last one when it is negative.
+func within(samples []sample, from, to time.Duration) []sample {
+	if len(samples) == 0 {
+		return nil
+	}
+	ref := samples[0].at
+	if from < 0 {
+		ref = samples[len(samples)-1].at
+	}
+	var out []sample
+	for _, s := range samples {
+		d := s.at.Sub(ref)
+		// Half-open, so that one minute holds one minute of samples.
+		if (from >= 0 && d >= from && d < to) || (from < 0 && d > from && d <= to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 func orDefault(d time.Duration) string {
 	if d <= 0 {
@@ -367,12 +394,13 @@ func orDefault(d time.Duration) string {
 }
 
 // report prints the run and returns an error if it failed a criterion.
-// The counters run from first to last, the resources from base (after
-// the warm-up) to last.
-func report(cfg config, first, base, last sample, l *ledger, x reportExtra) error {
+// The counters run from first to last; the resources compare the floor of
+// the first minute after the warm-up with that of the last minute (see
+// floor).
+func report(cfg config, first, last sample, l *ledger, x reportExtra) error {
 	diff := func(name string) int { return int(last.get(name) - first.get(name)) }
 	fmt.Printf("\n%-28s %10s %10s %8s\n", "prestart", "start", "end", "change")
-	fmt.Printf("(start: after the %s warm-up)\n", cfg.warmup)
+	fmt.Printf("(lowest values of the first minute after the %s warm-up and of the last minute)\n", cfg.warmup)
 	var grew []string
 	row := func(name string, a, b int) {
 		change := 0.0
@@ -386,10 +414,10 @@ func report(cfg config, first, base, last sample, l *ledger, x reportExtra) erro
 			grew = append(grew, fmt.Sprintf("%s %+.1f%%", name, change))
 		}
 	}
-	row("goroutines", int(base.get("go_goroutines")), int(last.get("go_goroutines")))
-	row("threads", base.threads, last.threads)
-	row("open fds", base.fds, last.fds)
-	row("RSS kB", base.rssKB, last.rssKB)
+	row("goroutines", x.early.goroutines, x.late.goroutines)
+	row("threads", x.early.threads, x.late.threads)
+	row("open fds", x.early.fds, x.late.fds)
+	row("RSS kB", x.early.rssKB, x.late.rssKB)
 	fmt.Printf("(RSS after the warm-up: lowest %d kB, highest %d kB)\n", x.rss[0], x.rss[1])
 	fmt.Printf("\nduring %s (%d cuts):\n", last.at.Sub(first.at).Round(time.Second), len(l.windows))
 	for _, c := range []struct{ label, metric string }{

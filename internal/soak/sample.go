@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -21,6 +22,28 @@ type sample struct {
 }
 
 func (s sample) get(name string) float64 { return s.m[name] }
+
+// resources are what must stay flat.
+type resources struct{ goroutines, threads, fds, rssKB int }
+
+// floor is the lowest of each resource over samples. Comparing the floor
+// of the first minute after the warm-up with that of the last minute
+// shows a leak, which raises the floor, and not what comes and goes: a
+// pooled HTTP connection is two goroutines and a file, and the heap is
+// a sawtooth between collections.
+func floor(samples []sample) resources {
+	if len(samples) == 0 {
+		return resources{}
+	}
+	r := resources{math.MaxInt, math.MaxInt, math.MaxInt, math.MaxInt}
+	for _, s := range samples {
+		r.goroutines = min(r.goroutines, int(s.get("go_goroutines")))
+		r.threads = min(r.threads, s.threads)
+		r.fds = min(r.fds, s.fds)
+		r.rssKB = min(r.rssKB, s.rssKB)
+	}
+	return r
+}
 
 // scrape reads prestart's /metrics and /proc/PID.
 func scrape(client *http.Client, url string, pid int) (sample, error) {

@@ -63,3 +63,30 @@ func TestLedgerCountsSlowRecovery(t *testing.T) {
 		t.Fatalf("missed %d (%q), want the second cut (70s to recover) and the third (none in 40s)", l.missed, l.notes)
 	}
 }
+
+// The floors of the first and the last minute ignore what comes and goes
+// and show what stays.
+func TestFloorsShowALeakNotATransient(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var samples []sample
+	for i := 0; i < 180; i++ {
+		g := 14
+		if i%10 == 0 {
+			g = 18 // a connection open for a moment
+		}
+		if i >= 120 {
+			g += 3 // three goroutines that never end
+		}
+		samples = append(samples, sample{at: t0.Add(time.Duration(i) * time.Second), m: map[string]float64{"go_goroutines": float64(g)}, threads: 10, fds: 12, rssKB: 15000 + i%7})
+	}
+	early, late := floor(within(samples, 0, time.Minute)), floor(within(samples, -time.Minute, 0))
+	if early.goroutines != 14 || late.goroutines != 17 {
+		t.Fatalf("goroutine floors %d and %d, want 14 and 17", early.goroutines, late.goroutines)
+	}
+	if early.rssKB != 15000 || late.rssKB != 15000 || early.fds != 12 || late.threads != 10 {
+		t.Fatalf("floors %+v and %+v", early, late)
+	}
+	if n := len(within(samples, -time.Minute, 0)); n != 60 {
+		t.Fatalf("the last minute holds %d samples, want 60", n)
+	}
+}
