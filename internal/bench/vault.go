@@ -6,16 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 // vaultLab is one loopback dev Vault with everything the Vault cases need.
@@ -35,49 +32,20 @@ type vaultLab struct {
 const kv20 = 20
 
 func startVault(bin, dir string) (*vaultLab, error) {
-	v := &vaultLab{bin: bin, dir: dir, auditPath: filepath.Join(dir, "audit.log")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := vaulttest.RunDev(bin, dir)
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	token := "root-" + randHex(16)
-	cmd := exec.Command(bin, "server", "-dev", "-dev-no-store-token", "-dev-listen-address=127.0.0.1:"+strconv.Itoa(port), "-log-level=error")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "VAULT_DEV_ROOT_TOKEN_ID=" + token}
-	logf, err := os.Create(filepath.Join(dir, "vault.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	v.stop = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); logf.Close() }
-	v.addr = fmt.Sprintf("http://127.0.0.1:%d", port)
-	cfg := api.DefaultConfig()
-	cfg.Address = v.addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
+	v := &vaultLab{bin: bin, dir: dir, auditPath: filepath.Join(dir, "audit.log"), addr: srv.Addr, stop: srv.Stop}
+	if v.root, err = srv.NewClient(srv.RootToken); err != nil {
 		v.stop()
 		return nil, err
 	}
-	c.SetToken(token)
-	c.SetWrappingLookupFunc(func(string, string) string { return "" })
-	v.root = c
-	for range 300 {
-		if h, err := c.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
-			if err := v.setup(); err != nil {
-				v.stop()
-				return nil, fmt.Errorf("set up vault: %w", err)
-			}
-			return v, nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := v.setup(); err != nil {
+		v.stop()
+		return nil, fmt.Errorf("set up vault: %w", err)
 	}
-	v.stop()
-	return nil, errors.New("vault did not start")
+	return v, nil
 }
 
 func (v *vaultLab) setup() error {

@@ -5,16 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
 // vault is a dev server started for the run; its secret/ mount hands out
@@ -27,48 +21,16 @@ type vault struct {
 }
 
 func startVault(bin, dir string) (*vault, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := vaulttest.RunDev(bin, dir, vaulttest.WithArgs("-dev-leased-kv"))
 	if err != nil {
 		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	token := "root-" + randHex(16)
-	cmd := exec.Command(bin, "server", "-dev", "-dev-leased-kv", "-dev-no-store-token",
-		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port), "-log-level=warn")
-	// The root token goes through the environment, not argv.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "VAULT_DEV_ROOT_TOKEN_ID=" + token}
-	logf, err := os.Create(filepath.Join(dir, "vault.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	v := &vault{addr: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	v.stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); logf.Close() }
-	cfg := api.DefaultConfig()
-	cfg.Address = v.addr
-	cfg.MaxRetries = 0
-	c, err := api.NewClient(cfg)
-	if err != nil {
+	v := &vault{addr: srv.Addr, stop: srv.Stop}
+	if v.root, err = srv.NewClient(srv.RootToken); err != nil {
 		v.stop()
 		return nil, err
 	}
-	c.SetToken(token)
-	c.SetWrappingLookupFunc(func(string, string) string { return "" })
-	v.root = c
-	for i := 0; i < 300; i++ {
-		if h, err := c.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
-			return v, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	v.stop()
-	return nil, errors.New("vault did not become ready within 15s")
+	return v, nil
 }
 
 // policy lets the app read its two secrets and issue its certificate.

@@ -60,16 +60,38 @@ func WithArgs(args ...string) DevOption {
 // active. The server is stopped when the test ends.
 func StartDev(t testing.TB, opts ...DevOption) *Server {
 	t.Helper()
+	s, err := runDev(t, Binary(t), t.TempDir(), opts...)
+	if err != nil {
+		t.Fatalf("vaulttest: dev server did not start: %v", err)
+	}
+	return s
+}
+
+// RunDev is StartDev for a program that is not a test (the benchmark, the
+// soak): bin is the vault binary, dir receives its log, and the caller
+// stops the server with Stop.
+func RunDev(bin, dir string, opts ...DevOption) (*Server, error) {
+	return runDev(nil, bin, dir, opts...)
+}
+
+// runDev starts the server, three times at most: a free port can be taken
+// by someone else before the server binds it. t may be nil.
+func runDev(t testing.TB, bin, dir string, opts ...DevOption) (*Server, error) {
 	var cfg devConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	bin := Binary(t)
-	dir := t.TempDir()
-	token := "root-" + randomHex(t, 16)
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	token := "root-" + hex.EncodeToString(b)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port := FreePort(t)
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
 		s := &Server{
 			Addr:      fmt.Sprintf("http://127.0.0.1:%d", port),
 			RootToken: token,
@@ -87,12 +109,11 @@ func StartDev(t testing.TB, opts ...DevOption) *Server {
 			continue
 		}
 		if lastErr = s.waitHealthy(30*time.Second, http.StatusOK); lastErr == nil {
-			return s
+			return s, nil
 		}
 		s.stop()
 	}
-	t.Fatalf("vaulttest: dev server did not start: %v", lastErr)
-	return nil
+	return nil, lastErr
 }
 
 func (s *Server) start(bin string) error {
@@ -233,6 +254,9 @@ func (s *Server) RootClient(t testing.TB) *api.Client {
 	return s.Client(t, s.RootToken)
 }
 
+// NewClient is Client for callers without a testing.TB.
+func (s *Server) NewClient(token string) (*api.Client, error) { return s.newClient(token) }
+
 func (s *Server) newClient(token string) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
@@ -263,12 +287,4 @@ func (s *Server) Env() []string {
 		env = append(env, "VAULT_CACERT="+s.CACert)
 	}
 	return env
-}
-
-func randomHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("vaulttest: random: %v", err)
-	}
-	return hex.EncodeToString(b)
 }
