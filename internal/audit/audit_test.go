@@ -158,10 +158,13 @@ func TestAddTag(t *testing.T) {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
+	if err := AddTag(tags, strings.Repeat("k", 64)+"=v"); err != nil {
+		t.Errorf("64-byte key refused: %v", err)
+	}
 	if tags["_x"] != "a=b" || tags["env"] != "" {
 		t.Errorf("tags %v", tags)
 	}
-	for _, bad := range []string{"noequals", "=v", "1k=v", "k y=v", "team=again", "k=a\nb", "k=" + strings.Repeat("x", MaxTagValue+1), strings.Repeat("k", 65) + "=v"} {
+	for _, bad := range []string{"noequals", "=v", "1k=v", "k y=v", "team=again", "k=a\nb", "k=" + strings.Repeat("x", MaxTagValue+1), strings.Repeat("k", 65) + "=v", "-k=v", ".k=v", "k/v=v", "é=v"} {
 		if err := AddTag(tags, bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

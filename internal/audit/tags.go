@@ -2,7 +2,6 @@ package audit
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 )
@@ -10,7 +9,24 @@ import (
 // MaxTagValue bounds a tag's value: labels, not documents.
 const MaxTagValue = 256
 
-var tagKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
+// validTagKey is ^[A-Za-z_][A-Za-z0-9_.-]{0,63}$, checked by hand: as a
+// package-level regexp its 63 repeats cost every start a third of a
+// millisecond to compile, whether or not -audit-tag is used.
+func validTagKey(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // AddTag parses K=V (-audit-tag) into tags. A key is a letter or _ then up
 // to 63 letters, digits, _, . or -, what log platforms accept as a field
@@ -21,7 +37,7 @@ func AddTag(tags map[string]string, s string) error {
 	if !ok {
 		return fmt.Errorf("-audit-tag %q: want KEY=VALUE", s)
 	}
-	if !tagKeyRE.MatchString(k) {
+	if !validTagKey(k) {
 		return fmt.Errorf("-audit-tag %q: key %q: want a letter or _ then up to 63 letters, digits, _, . or -", s, k)
 	}
 	if len(v) > MaxTagValue {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -111,12 +112,15 @@ func Parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) erro
 }
 
 // flagValueRE matches the value the flag package quotes in its errors.
-var flagValueRE = regexp.MustCompile(`^invalid (boolean )?value ".*" for (flag )?-`)
+// It is compiled on first use: most runs never see a flag error.
+var flagValueRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^invalid (boolean )?value ".*" for (flag )?-`)
+})
 
 // dropValue removes the rejected value from a flag error: whoever pastes a
 // token where a flag wanted a duration must not find it echoed to a log.
 func dropValue(msg string) string {
-	return flagValueRE.ReplaceAllString(msg, "invalid ${1}value for ${2}-")
+	return flagValueRE().ReplaceAllString(msg, "invalid ${1}value for ${2}-")
 }
 
 // ErrHelp means usage was printed on request; the command exits 0.

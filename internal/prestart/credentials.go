@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/keyturn/keyturn/internal/approle"
@@ -16,7 +15,28 @@ import (
 // token or secret ID is far smaller, so anything bigger is the wrong file.
 const maxCredentialFile = 4096
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// isUUID reports whether s has the 8-4-4-4-12 hex form of a secret ID,
+// checked by hand rather than by a package-level regexp that every start
+// would compile.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // oneTimeCredential finds the wrapped or bare secret ID: -secret-id-file,
 // then VAULT_WRAPPED_SECRET_ID, then VAULT_SECRET_ID.
@@ -62,7 +82,7 @@ func parseCredential(s string) (approle.Credential, error) {
 	if s == "" {
 		return approle.Credential{}, errors.New("secret ID file is empty")
 	}
-	if uuidRE.MatchString(s) {
+	if isUUID(s) {
 		return approle.Credential{SecretID: s}, nil
 	}
 	return approle.Credential{WrappingToken: s}, nil

@@ -14,9 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/hashicorp/hcl/v2/hclsimple"
 
 	"github.com/keyturn/keyturn/internal/approle"
 )
@@ -78,46 +77,49 @@ type Launcher struct {
 	TokenMaxTTL time.Duration
 }
 
+// The file as written: pointers tell an unset field (a default) from a
+// zero.
 type fileSchema struct {
-	Mount     *string          `hcl:"mount,optional"`
-	Policies  []policySchema   `hcl:"policy,block"`
-	Roles     []roleSchema     `hcl:"role,block"`
-	Launchers []launcherSchema `hcl:"launcher,block"`
+	Mount     *string
+	Policies  []policySchema
+	Roles     []roleSchema
+	Launchers []launcherSchema
 }
 
 type policySchema struct {
-	Name string  `hcl:"name,label"`
-	Text *string `hcl:"text,optional"`
-	File *string `hcl:"file,optional"`
+	Name string
+	Text *string
+	File *string
 }
 
 type roleSchema struct {
-	Name                 string   `hcl:"name,label"`
-	RoleID               *string  `hcl:"role_id,optional"`
-	BindSecretID         *bool    `hcl:"bind_secret_id,optional"`
-	SecretIDBoundCIDRs   []string `hcl:"secret_id_bound_cidrs,optional"`
-	SecretIDNumUses      *int     `hcl:"secret_id_num_uses,optional"`
-	SecretIDTTL          *string  `hcl:"secret_id_ttl,optional"`
-	LocalSecretIDs       *bool    `hcl:"local_secret_ids,optional"`
-	TokenPolicies        []string `hcl:"token_policies,optional"`
-	TokenTTL             *string  `hcl:"token_ttl,optional"`
-	TokenMaxTTL          *string  `hcl:"token_max_ttl,optional"`
-	TokenExplicitMaxTTL  *string  `hcl:"token_explicit_max_ttl,optional"`
-	TokenPeriod          *string  `hcl:"token_period,optional"`
-	TokenBoundCIDRs      []string `hcl:"token_bound_cidrs,optional"`
-	TokenNumUses         *int     `hcl:"token_num_uses,optional"`
-	TokenNoDefaultPolicy *bool    `hcl:"token_no_default_policy,optional"`
-	TokenType            *string  `hcl:"token_type,optional"`
+	Name                 string
+	RoleID               *string
+	BindSecretID         *bool
+	SecretIDBoundCIDRs   []string
+	SecretIDNumUses      *int
+	SecretIDTTL          *string
+	LocalSecretIDs       *bool
+	TokenPolicies        []string
+	TokenTTL             *string
+	TokenMaxTTL          *string
+	TokenExplicitMaxTTL  *string
+	TokenPeriod          *string
+	TokenBoundCIDRs      []string
+	TokenNumUses         *int
+	TokenNoDefaultPolicy *bool
+	TokenType            *string
 }
 
 type launcherSchema struct {
-	Name        string   `hcl:"name,label"`
-	Roles       []string `hcl:"roles"`
-	Revoke      *bool    `hcl:"revoke,optional"`
-	TokenMaxTTL *string  `hcl:"token_max_ttl,optional"`
+	Name        string
+	Roles       []string
+	Revoke      *bool
+	TokenMaxTTL *string
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// nameRE is compiled on first use, so that issuer mint does not pay for it.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 // LoadConfig reads and validates a bootstrap file. Policy files are
 // resolved relative to the config file's directory.
@@ -131,15 +133,15 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig parses and validates a bootstrap file held in memory.
 func ParseConfig(filename string, src []byte) (*Config, error) {
-	var f fileSchema
-	if err := hclsimple.Decode(filename, src, nil, &f); err != nil {
+	f, err := decode(filename, src)
+	if err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
 	cfg := &Config{Mount: approle.DefaultMount}
 	if f.Mount != nil {
 		cfg.Mount = strings.Trim(*f.Mount, "/")
 	}
-	if !nameRE.MatchString(cfg.Mount) {
+	if !nameRE().MatchString(cfg.Mount) {
 		return nil, fmt.Errorf("config: invalid mount %q", cfg.Mount)
 	}
 	seen := map[string]bool{}
@@ -194,7 +196,7 @@ func ParseConfig(filename string, src []byte) (*Config, error) {
 }
 
 func uniqueName(kind, name string, seen map[string]bool) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("config: invalid %s name %q", kind, name)
 	}
 	if seen[name] {

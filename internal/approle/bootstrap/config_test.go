@@ -136,3 +136,34 @@ func TestLauncherPolicyScope(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`mount = "approle"
+policy "p" { text = "path \"x\" {}" }
+role "a" {
+  token_policies = ["p"]
+  token_ttl = "30m"
+  secret_id_num_uses = 1
+}
+launcher "ci" { roles = ["a"] }`))
+	f.Add([]byte(`role "a" { token_max_ttl = 7200 }`))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, err := ParseConfig("f.hcl", src)
+		if err != nil {
+			return
+		}
+		for _, r := range cfg.Roles {
+			if r.SecretIDNumUses < 0 || r.TokenNumUses < 0 || r.TokenTTL < 0 || r.SecretIDTTL < 0 {
+				t.Fatalf("accepted a negative value: %+v", r)
+			}
+			if r.TokenMaxTTL != 0 && r.TokenTTL > r.TokenMaxTTL {
+				t.Fatalf("accepted token_ttl above token_max_ttl: %+v", r)
+			}
+		}
+		for _, l := range cfg.Launchers {
+			if len(l.Roles) == 0 {
+				t.Fatalf("accepted a launcher without roles: %+v", l)
+			}
+		}
+	})
+}
