@@ -14,6 +14,7 @@ import (
 	"github.com/keyturn/keyturn/internal/cli"
 	"github.com/keyturn/keyturn/internal/lifetime"
 	"github.com/keyturn/keyturn/internal/retry"
+	"github.com/keyturn/keyturn/internal/source"
 	"github.com/keyturn/keyturn/internal/vaultconn"
 	"github.com/keyturn/keyturn/internal/vaulterr"
 )
@@ -97,7 +98,7 @@ func vaultClient(p *Plan, approleLogin bool, env IO, log hclog.Logger) (*api.Cli
 	// A request lost in a network cut holds its turn until it times out:
 	// with Vault's 60s default, a supervisor renewed again only a minute
 	// after a 20s outage had ended. Every request prestart makes is small.
-	opts := []vaultconn.Option{vaultconn.WithLogger(log), vaultconn.WithMaxRetries(0), vaultconn.WithDefaultTimeout(RequestTimeout)}
+	opts := []vaultconn.Option{vaultconn.WithLogger(log), vaultconn.WithMaxRetries(0), vaultconn.WithDefaultTimeout(RequestTimeout), vaultconn.WithConcurrency(source.MaxConcurrentReads)}
 	if approleLogin {
 		opts = append(opts, vaultconn.WithoutToken())
 	}

@@ -91,7 +91,15 @@ type options struct {
 	maxRetries *int
 	noToken    bool
 	timeout    time.Duration
+	concurrent int
 }
+
+// WithConcurrency says the caller makes up to n requests at once. The
+// client then keeps n idle connections instead of the pooled transport's
+// GOMAXPROCS+1: over HTTP/1.1 (a plain-HTTP Vault; over TLS Vault speaks
+// HTTP/2 and one connection carries every request) a connection returned
+// to a full idle pool is closed, and the next request dials a new one.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrent = n } }
 
 // WithDefaultTimeout bounds every request by d unless VAULT_CLIENT_TIMEOUT
 // says otherwise (Vault's own default is 60s).
@@ -148,6 +156,9 @@ func (f *Flags) Client(opts ...Option) (*api.Client, bool, error) {
 		tr.TLSClientConfig.InsecureSkipVerify = tls.Insecure
 	} else if !ok {
 		return nil, false, fmt.Errorf("vault TLS configuration: unexpected HTTP transport %T", cfg.HttpClient.Transport)
+	}
+	if tr := cfg.HttpClient.Transport.(*http.Transport); o.concurrent > tr.MaxIdleConnsPerHost {
+		tr.MaxIdleConnsPerHost = o.concurrent
 	}
 	if o.logger != nil {
 		cfg.Logger = o.logger.Named("http")

@@ -3,10 +3,15 @@ package vaultconn
 import (
 	"context"
 	"flag"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +190,55 @@ func TestDefaultTimeout(t *testing.T) {
 	t.Setenv("VAULT_CLIENT_TIMEOUT", "1500ms")
 	if d := call(); d < time.Second {
 		t.Fatalf("gave up after %v although VAULT_CLIENT_TIMEOUT is 1.5s", d)
+	}
+}
+
+// TestConcurrencyKeepsConnections: with WithConcurrency(n), n requests at
+// once, twice over, dial n connections in all; without it the pooled
+// transport keeps GOMAXPROCS+1 and dials again for the rest.
+func TestConcurrencyKeepsConnections(t *testing.T) {
+	clearVaultEnv(t)
+	var dials atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // so that the requests overlap
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":{"k":"v"}}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	const n = 8
+	rounds := func(opts ...Option) int64 {
+		t.Helper()
+		dials.Store(0)
+		f := Flags{Address: srv.URL}
+		c, _, err := f.Client(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			var wg sync.WaitGroup
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := c.Logical().ReadWithContext(context.Background(), "secret/x"); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		return dials.Load()
+	}
+	if got := rounds(WithConcurrency(n)); got != n {
+		t.Errorf("with WithConcurrency(%d): %d connections for 2 rounds of %d requests, want %d", n, got, n, n)
+	}
+	if got := rounds(); got <= n {
+		t.Errorf("without it: %d connections; the check above proves nothing if the default pool already keeps %d", got, n)
 	}
 }
