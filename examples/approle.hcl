@@ -22,7 +22,10 @@ policy "app-read" {
 }
 
 # One role per application. Defaults: secret_id_num_uses = 1,
-# secret_id_ttl = "10m", token_ttl = "1h", token_max_ttl = "24h".
+# secret_id_ttl = "10m", token_ttl = "1h", token_max_ttl = "24h", and
+# token_no_default_policy = true: tokens get the generated keyturn-token
+# policy (manage themselves and their leases) instead of Vault's default
+# policy, which Vault re-evaluates on every request.
 role "app" {
   token_policies = ["app-read"]
   secret_id_ttl  = "10m"

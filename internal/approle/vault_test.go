@@ -87,9 +87,10 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// mount + 2 policies + 3 roles + 1 token role
-	if n := len(plan.Pending()); n != 7 {
-		t.Fatalf("first plan has %d changes, want 7: %+v", n, plan.Changes)
+	// mount + 3 policies (app-read, keyturn-token, the launcher's) + 3 roles
+	// + 1 token role
+	if n := len(plan.Pending()); n != 8 {
+		t.Fatalf("first plan has %d changes, want 8: %+v", n, plan.Changes)
 	}
 	for _, ch := range plan.Pending() {
 		if ch.Action != bootstrap.Create {
@@ -469,5 +470,94 @@ func TestUnavailable(t *testing.T) {
 	_, err = approle.Mint(ctx, launcher, "approle", "app")
 	if !errors.Is(err, vaulterr.ErrUnavailable) || !errors.Is(err, retry.ErrUnavailable) || strings.Contains(err.Error(), launcher.Token()) {
 		t.Fatalf("mint against a stopped Vault: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRoleTokensWithoutDefaultPolicy checks keyturn's default against a
+// real Vault: a role's token carries keyturn-token instead of Vault's
+// default policy, and can still do what prestart does with it.
+func TestRoleTokensWithoutDefaultPolicy(t *testing.T) {
+	s, root, launcher := setup(t)
+	ctx := context.Background()
+	m, err := approle.Mint(ctx, launcher, "approle", "app", approle.WithoutWrapping())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := approle.Login(ctx, s.Client(t, ""), "approle", roleID(t, root, "app"), approle.Credential{SecretID: m.SecretID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sec.Auth.TokenPolicies, ","); got != "app-read,keyturn-token" {
+		t.Fatalf("token policies %q, want app-read,keyturn-token and no default", got)
+	}
+	app := s.Client(t, sec.Auth.ClientToken)
+	if _, err := app.KVv2("secret").Get(ctx, "app/db"); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if _, err := app.Auth().Token().LookupSelfWithContext(ctx); err != nil {
+		t.Fatalf("lookup-self: %v", err)
+	}
+	if _, err := app.Auth().Token().RenewSelfWithContext(ctx, 60); err != nil {
+		t.Fatalf("renew-self: %v", err)
+	}
+	// What only the default policy grants is gone.
+	_, err = app.Logical().WriteWithContext(ctx, "cubbyhole/x", map[string]any{"a": "b"})
+	var re *api.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+		t.Fatalf("cubbyhole write without the default policy: %v, want 403", err)
+	}
+	if err := app.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
+		t.Fatalf("revoke-self: %v", err)
+	}
+	if _, err := root.Auth().Token().LookupWithContext(ctx, sec.Auth.ClientToken); err == nil {
+		t.Fatal("token still valid after revoke-self")
+	}
+
+	// The launcher's token has the same two-policy shape.
+	self, err := launcher.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		t.Fatalf("launcher lookup-self: %v", err)
+	}
+	pols, _ := self.TokenPolicies()
+	if got := strings.Join(pols, ","); got != "keyturn-launcher-ci,keyturn-token" {
+		t.Fatalf("launcher token policies %q", got)
+	}
+}
+
+// TestDefaultPolicyKeptOnRequest: token_no_default_policy = false keeps
+// Vault's default policy and adds nothing.
+func TestDefaultPolicyKeptOnRequest(t *testing.T) {
+	s := vaulttest.StartDev(t)
+	root := s.RootClient(t)
+	ctx := context.Background()
+	cfg, err := bootstrap.ParseConfig("t.hcl", []byte(`role "legacy" {
+  token_no_default_policy = false
+  secret_id_num_uses = 0
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := bootstrap.MakePlan(ctx, root, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range plan.Changes {
+		if ch.Name == bootstrap.TokenPolicyName {
+			t.Fatalf("keyturn-token planned although no role names it: %+v", ch)
+		}
+	}
+	if err := bootstrap.Apply(ctx, root, plan); err != nil {
+		t.Fatal(err)
+	}
+	sid, err := root.Logical().WriteWithContext(ctx, "auth/approle/role/legacy/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := approle.Login(ctx, s.Client(t, ""), "approle", roleID(t, root, "legacy"), approle.Credential{SecretID: sid.Data["secret_id"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sec.Auth.TokenPolicies, ","); got != "default" {
+		t.Fatalf("token policies %q, want default", got)
 	}
 }

@@ -117,9 +117,11 @@ of each contender: Vault's file audit device (enabled only then), a
 counting proxy in front of MinIO, the KMS server's own counters. The
 prestart -supervise of the memory measurement renews its token (one small
 request about every 0.7 s) in the background of all of it. The Vault is a
-dev server (in-memory storage); the shell way checks no creation_path and
-revokes nothing, and Vault Agent runs auto_auth approle, one env_template
-per variable and exec.
+dev server (in-memory storage), configured by issuer bootstrap with its
+defaults: the roles' and the launcher's tokens carry keyturn-token, not
+Vault's default policy, for every contender alike. The shell way checks
+no creation_path and revokes nothing, and Vault Agent runs auto_auth
+approle, one env_template per variable and exec.
 
 The bare clients are part of the benchmark, not of keyturn: barevault
 makes prestart's Vault requests with net/http and encoding/json only;

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keyturn/keyturn/internal/approle/bootstrap"
 	"github.com/keyturn/keyturn/internal/vaulttest"
 )
 
@@ -48,26 +49,42 @@ func startVault(bin, dir string) (*vaultLab, error) {
 	return v, nil
 }
 
+// benchBootstrap configures Vault as keyturn's users do, with issuer
+// bootstrap's defaults (among them tokens without Vault's default policy,
+// which every contender's requests then cost Vault alike).
+const benchBootstrap = `
+policy "app" {
+  text = <<-EOT
+    path "secret/data/app/*" { capabilities = ["read"] }
+  EOT
+}
+role "app" {
+  token_policies = ["app"]
+}
+role "renew" {
+  token_policies     = ["app"]
+  secret_id_num_uses = 0
+  secret_id_ttl      = "2h"
+  token_ttl          = "1s"
+}
+launcher "bench" {
+  roles = ["app"]
+}
+`
+
 func (v *vaultLab) setup() error {
 	c := v.root
 	ctx := context.Background()
-	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
+	cfg, err := bootstrap.ParseConfig("bench.hcl", []byte(benchBootstrap))
+	if err != nil {
 		return err
 	}
-	if err := c.Sys().PutPolicy("app", `path "secret/data/app/*" { capabilities = ["read"] }`); err != nil {
+	plan, err := bootstrap.MakePlan(ctx, c, cfg)
+	if err != nil {
 		return err
 	}
-	if err := c.Sys().PutPolicy("launcher", `path "auth/approle/role/app/secret-id" { capabilities = ["update"] }`); err != nil {
+	if err := bootstrap.Apply(ctx, c, plan); err != nil {
 		return err
-	}
-	roles := map[string]map[string]any{
-		"app":   {"token_policies": "app", "secret_id_num_uses": 1, "secret_id_ttl": "10m", "token_ttl": "1h", "token_max_ttl": "24h"},
-		"renew": {"token_policies": "app", "secret_id_num_uses": 0, "secret_id_ttl": "2h", "token_ttl": "1s", "token_max_ttl": "24h"},
-	}
-	for name, r := range roles {
-		if _, err := c.Logical().Write("auth/approle/role/"+name, r); err != nil {
-			return err
-		}
 	}
 	if _, err := c.KVv2("secret").Put(ctx, "app/db", map[string]any{"password": "orange1"}); err != nil {
 		return err
@@ -84,7 +101,7 @@ func (v *vaultLab) setup() error {
 		}
 		*dst = sec.Data["role_id"].(string)
 	}
-	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"launcher"}, TTL: "24h", NoDefaultPolicy: true})
+	tok, err := c.Logical().WriteWithContext(ctx, "auth/token/create/"+bootstrap.LauncherPolicyName("bench"), nil)
 	if err != nil {
 		return err
 	}

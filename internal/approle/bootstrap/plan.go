@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,10 +103,11 @@ func roleFields(r Role) []field {
 // life is bounded by an explicit max TTL instead.
 func tokenRoleFields(l Launcher) []field {
 	return []field{
-		{"allowed_policies", kList, []string{LauncherPolicyName(l.Name)}},
+		{"allowed_policies", kList, []string{LauncherPolicyName(l.Name), TokenPolicyName}},
 		{"orphan", kBool, true},
 		{"renewable", kBool, true},
 		{"token_explicit_max_ttl", kDuration, l.TokenMaxTTL},
+		{"token_no_default_policy", kBool, true},
 	}
 }
 
@@ -132,6 +134,9 @@ func MakePlan(ctx context.Context, c *api.Client, cfg *Config) (*Plan, error) {
 	p.Changes = append(p.Changes, mc)
 
 	policies := append([]Policy{}, cfg.Policies...)
+	if cfg.needsTokenPolicy() {
+		policies = append(policies, Policy{Name: TokenPolicyName, Text: TokenPolicy})
+	}
 	for _, l := range cfg.Launchers {
 		policies = append(policies, Policy{Name: LauncherPolicyName(l.Name), Text: LauncherPolicy(cfg.Mount, l)})
 	}
@@ -186,6 +191,20 @@ func MakePlan(ctx context.Context, c *api.Client, cfg *Config) (*Plan, error) {
 		p.Changes = append(p.Changes, planObject("token role", name, path, tokenRoleFields(l), current))
 	}
 	return p, nil
+}
+
+// needsTokenPolicy reports whether a role or a launcher's token role
+// names TokenPolicyName.
+func (cfg *Config) needsTokenPolicy() bool {
+	if len(cfg.Launchers) > 0 {
+		return true
+	}
+	for _, r := range cfg.Roles {
+		if slices.Contains(r.TokenPolicies, TokenPolicyName) {
+			return true
+		}
+	}
+	return false
 }
 
 func planPolicy(ctx context.Context, c *api.Client, pol Policy) (Change, error) {
