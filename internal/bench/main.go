@@ -7,15 +7,18 @@
 // envelope of 1 or 200 variables, a prefix of 20 KMS blobs) has contenders
 // doing the same job: prestart; a bare client making the same requests
 // with nothing but net/http (Vault) or aws-sdk-go-v2 (S3), then execve
-// (barevault and bares3, kept here and not in the product); Vault Agent in
+// (barevault and bares3, kept here and not in the product); for Vault,
+// barevault again with the official Vault client linked but unused
+// (barevault-api), the floor of any client built on it; Vault Agent in
 // process-supervisor mode; and the shell way with the Vault CLI. Rounds
 // run every contender of every case once, each round starting one further
 // along, so that noise falls on all alike; the report gives min, median
 // and max, and the median of the paired per-round ratios.
 //
-// It also times prestart -version against an empty Go program, issuer mint
-// against the bare client's mint with 1 and 32 concurrent launchers, counts
-// the requests of each start at the servers (Vault's file audit device, a
+// It also times prestart -version against an empty Go program and one
+// that only links vault/api, issuer mint against the bare client's mint
+// (and barevault-api's) with 1 and 32 concurrent launchers, counts the
+// requests of each start at the servers (Vault's file audit device, a
 // counting proxy in front of MinIO, the KMS server's counters), and reads
 // the memory of prestart -supervise after its start and after N token
 // renewals. -out writes the report as markdown (docs/benchmarks.md).
@@ -36,8 +39,10 @@ import (
 
 const usage = `Usage: go run ./internal/bench [flags]
 
-Builds the bare clients and an empty Go program, starts a dev Vault
-(-vault), a MinIO (-minio) and a KMS test server on loopback, and measures.
+Builds the bare clients (barevault also as barevault-api, with vault/api
+linked but unused), an empty Go program and one that only links vault/api,
+starts a dev Vault (-vault), a MinIO (-minio) and a KMS test server on
+loopback, and measures.
 make bench builds the binaries (make build) and runs it with -out docs/benchmarks.md.
 
 Flags:
@@ -164,7 +169,7 @@ func run(o *options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	progress("building the bare clients and the empty program")
+	progress("building the bare clients and the empty programs")
 	if err := b.build(dir); err != nil {
 		return err
 	}

@@ -9,27 +9,32 @@ import (
 	"time"
 )
 
-// mintResult is the throughput of issuer mint and of the bare client at one
-// level of concurrency: launchers processes, each minting one secret ID
-// after the other, one process per mint, as a CI job or a scheduler would.
+// mintResult is the throughput of issuer mint, of the bare client and of
+// the bare client with vault/api's initialisation at one level of
+// concurrency: launchers processes, each minting one secret ID after the
+// other, one process per mint, as a CI job or a scheduler would.
 type mintResult struct {
 	launchers, perLauncher int
-	issuer, bare           []float64 // mints per second, per round
-	ratio                  float64   // median of the paired issuer/bare ratios
+	issuer, bare, bareAPI  []float64 // mints per second, per round
+	// Medians of the paired per-round ratios: issuer/bare (the target's),
+	// bareAPI/bare (the floor of a client that links vault/api) and
+	// issuer/bareAPI.
+	ratio, floor, issuerAPI float64
 }
 
-// mintCommands returns the two ways of minting one wrapped secret ID with
-// the launcher's token.
-func mintCommands(b *binaries, v *vaultLab) [2]func() *exec.Cmd {
+// mintCommands returns the three ways of minting one wrapped secret ID
+// with the launcher's token: issuer, barevault and barevault-api.
+func mintCommands(b *binaries, v *vaultLab) [3]func() *exec.Cmd {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + v.dir, "VAULT_ADDR=" + v.addr, "VAULT_TOKEN=" + v.launcherToken}
-	return [2]func() *exec.Cmd{
+	return [3]func() *exec.Cmd{
 		func() *exec.Cmd { c := exec.Command(b.issuer, "mint", "-role", "app"); c.Env = env; return c },
 		func() *exec.Cmd { c := exec.Command(b.barevault, "-mint", "app"); c.Env = env; return c },
+		func() *exec.Cmd { c := exec.Command(b.barevaultAPI, "-mint", "app"); c.Env = env; return c },
 	}
 }
 
-// benchMint measures both ways in alternating rounds (the first of each
-// round takes turns).
+// benchMint measures the three ways in alternating rounds (the first of
+// each round takes turns).
 func benchMint(b *binaries, v *vaultLab, launchers, perLauncher, rounds int) (*mintResult, error) {
 	cmds := mintCommands(b, v)
 	res := &mintResult{launchers: launchers, perLauncher: perLauncher}
@@ -39,11 +44,11 @@ func benchMint(b *binaries, v *vaultLab, launchers, perLauncher, rounds int) (*m
 			return nil, err
 		}
 	}
-	var ratios []float64
+	var ratios, floors, issuerAPI []float64
 	for r := range rounds {
-		var tp [2]float64
-		for j := range 2 {
-			k := (r + j) % 2
+		var tp [len(cmds)]float64
+		for j := range cmds {
+			k := (r + j) % len(cmds)
 			d, err := mintBatch(cmds[k], launchers, perLauncher)
 			if err != nil {
 				return nil, err
@@ -52,10 +57,12 @@ func benchMint(b *binaries, v *vaultLab, launchers, perLauncher, rounds int) (*m
 		}
 		res.issuer = append(res.issuer, tp[0])
 		res.bare = append(res.bare, tp[1])
+		res.bareAPI = append(res.bareAPI, tp[2])
 		ratios = append(ratios, tp[0]/tp[1])
+		floors = append(floors, tp[2]/tp[1])
+		issuerAPI = append(issuerAPI, tp[0]/tp[2])
 	}
-	slices.Sort(ratios)
-	res.ratio = ratios[len(ratios)/2]
+	res.ratio, res.floor, res.issuerAPI = medianF(ratios), medianF(floors), medianF(issuerAPI)
 	return res, nil
 }
 
@@ -88,8 +95,8 @@ func mintBatch(cmd func() *exec.Cmd, launchers, per int) (time.Duration, error) 
 }
 
 // countMint returns what Vault saw for one mint of each kind.
-func countMint(b *binaries, v *vaultLab) ([2]requests, error) {
-	var out [2]requests
+func countMint(b *binaries, v *vaultLab) ([3]requests, error) {
+	var out [3]requests
 	if err := v.auditOn(); err != nil {
 		return out, err
 	}

@@ -27,7 +27,7 @@ type report struct {
 	starts                   *timings
 	counts                   counts
 	mint                     []*mintResult
-	mintCounts               [2]requests
+	mintCounts               [3]requests
 	supervise                *superviseRun
 }
 
@@ -130,6 +130,16 @@ config.LoadDefaultConfig, as any SDK program is) and opens the envelope
 with keyturn's public envelope package (standard library only). Both
 are built like prestart (CGO_ENABLED=0 -trimpath -ldflags='-s -w') and
 execve the app.
+
+Two contenders measure the floor of any client built on the official
+Vault client, github.com/hashicorp/vault/api, whose package
+initialisation runs on every start, used or not. "bare client + vault/api
+init" is barevault built with vault/api linked but never called
+(barevault-api): it makes the same requests as the bare client, in the
+start cases and for mint. "vault/api alone" is a program with an empty
+main that only links vault/api: it makes none. Their time over the bare
+client's, or the empty program's, is what linking the official client
+costs on every start.
 `
 
 func (r *report) flagsLine() string {
@@ -145,11 +155,18 @@ func (r *report) startupTable(p func(string, ...any)) {
 		s := statsOf(r.startup.of(c.id, ct.name))
 		p("| %s | %s | %s | %s |\n", ct.name, ms(s.min), ms(s.med), ms(s.max))
 	}
-	p("\nprestart -version / empty program, median of paired ratios: **%.2fx**\n\n", r.startupRatio())
+	p("\nMedians of paired ratios:\n\n")
+	p("- prestart -version / empty program: **%.2fx**\n", r.startupRatio())
+	p("- vault/api alone / empty program: **%.2fx**\n", r.apiOnlyRatio())
+	p("- prestart -version / vault/api alone: **%.2fx**\n\n", pairedRatio(r.startup.of("startup", "prestart -version"), r.startup.of("startup", "vault/api alone")))
 }
 
 func (r *report) startupRatio() float64 {
 	return pairedRatio(r.startup.of("startup", "prestart -version"), r.startup.of("startup", "empty Go program"))
+}
+
+func (r *report) apiOnlyRatio() float64 {
+	return pairedRatio(r.startup.of("startup", "vault/api alone"), r.startup.of("startup", "empty Go program"))
 }
 
 func (r *report) caseTables(p func(string, ...any)) {
@@ -179,11 +196,15 @@ func (r *report) caseTables(p func(string, ...any)) {
 func (r *report) mintTable(p func(string, ...any)) {
 	p("## issuer mint throughput\n\n")
 	p("One process per mint (one response-wrapped secret ID, with a token that may only mint for the role), as a launcher runs it; ")
-	p("each launcher mints one secret ID after the other, all launchers at once; rounds alternate issuer and the bare client (barevault -mint).\n\n")
-	p("Requests per mint: issuer %d (%s), bare client %d (%s).\n\n", r.mintCounts[0].total(), r.mintCounts[0].summary(), r.mintCounts[1].total(), r.mintCounts[1].summary())
-	p("| launchers | mints per round | issuer mints/s (min / median / max) | bare client mints/s (min / median / max) | issuer / bare |\n|--:|--:|---|---|--:|\n")
+	p("each launcher mints one secret ID after the other, all launchers at once; rounds alternate issuer, the bare client (barevault -mint) ")
+	p("and the bare client with vault/api's initialisation (barevault-api -mint).\n\n")
+	c := r.mintCounts
+	p("Requests per mint: issuer %d (%s), bare client %d (%s), bare client + vault/api init %d (%s).\n\n",
+		c[0].total(), c[0].summary(), c[1].total(), c[1].summary(), c[2].total(), c[2].summary())
+	p("| launchers | mints per round | issuer mints/s (min / median / max) | bare client mints/s | bare client + vault/api init mints/s | issuer / bare | floor: + vault/api init / bare | issuer / + vault/api init |\n")
+	p("|--:|--:|---|---|---|--:|--:|--:|\n")
 	for _, m := range r.mint {
-		p("| %d | %d | %s | %s | %.3fx |\n", m.launchers, m.launchers*m.perLauncher, spread(m.issuer), spread(m.bare), m.ratio)
+		p("| %d | %d | %s | %s | %s | %.3fx | %.3fx | %.3fx |\n", m.launchers, m.launchers*m.perLauncher, spread(m.issuer), spread(m.bare), spread(m.bareAPI), m.ratio, m.floor, m.issuerAPI)
 	}
 	p("\n")
 }
@@ -211,7 +232,16 @@ func (r *report) resources(p func(string, ...any)) {
 		p("Failed renewals or logins meanwhile: %d; new logins: %d.\n\n", s.failures, s.relogins)
 	}
 	p("| static binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w') | size |\n|---|--:|\n")
-	for _, f := range []struct{ name, path string }{{"prestart", r.bins.prestart}, {"prestart-s3 (beside it, for s3://)", filepath.Join(filepath.Dir(r.bins.prestart), "prestart-s3")}, {"issuer", r.bins.issuer}, {"barevault (bare client)", r.bins.barevault}, {"bares3 (bare client)", r.bins.bares3}, {"empty Go program", r.bins.empty}} {
+	for _, f := range []struct{ name, path string }{
+		{"prestart", r.bins.prestart},
+		{"prestart-s3 (beside it, for s3://)", filepath.Join(filepath.Dir(r.bins.prestart), "prestart-s3")},
+		{"issuer", r.bins.issuer},
+		{"barevault (bare client)", r.bins.barevault},
+		{"barevault-api (bare client + vault/api init)", r.bins.barevaultAPI},
+		{"bares3 (bare client)", r.bins.bares3},
+		{"apionly (vault/api alone)", r.bins.apiOnly},
+		{"empty Go program", r.bins.empty},
+	} {
 		if fi, err := os.Stat(f.path); err == nil {
 			p("| %s | %.1f MB |\n", f.name, float64(fi.Size())/1e6)
 		}

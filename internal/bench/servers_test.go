@@ -19,12 +19,13 @@ func repeat(label string, n int) []string {
 }
 
 // TestCountsAndBareClients starts the benchmark's servers from the real
-// binaries, counts one start of prestart and of its bare client in every
+// binaries, counts one start of prestart and of its bare clients in every
 // case, and checks that the servers saw the request sequence the README
-// documents for prestart, and the very same from the bare client: a bare
-// client that skipped a request would make every ratio flatter prestart.
-// It also mints with issuer and the bare client, and follows prestart
-// -supervise through a few 1-second token renewals.
+// documents for prestart, and the very same from the bare clients: a bare
+// client that skipped a request would make every ratio flatter prestart,
+// and barevault-api one that differed would measure more than vault/api's
+// initialisation. It also mints with issuer and both bare clients, and
+// follows prestart -supervise through a few 1-second token renewals.
 func TestCountsAndBareClients(t *testing.T) {
 	dir := t.TempDir()
 	b := &binaries{vault: vaulttest.Binary(t), prestart: filepath.Join(dir, "prestart"), issuer: filepath.Join(dir, "issuer")}
@@ -54,8 +55,16 @@ func TestCountsAndBareClients(t *testing.T) {
 
 	cases := append(vaultCases(b, v), s3Cases(b, l)...)
 	for _, c := range cases {
-		// Agent and shell make their own requests; only these two must agree.
-		c.contenders = c.contenders[:2]
+		// Agent and shell make their own requests; prestart and the bare
+		// clients must agree.
+		c.contenders = slices.DeleteFunc(c.contenders, func(ct contender) bool { return ct.name == "vault agent" || ct.name == "shell" })
+		want := 2
+		if c.backend == "vault" {
+			want = 3 // and barevault-api
+		}
+		if len(c.contenders) != want {
+			t.Fatalf("%s: %d contenders besides agent and shell, want %d", c.id, len(c.contenders), want)
+		}
 	}
 	got, err := countRequests(cases, v, l)
 	if err != nil {
@@ -71,9 +80,9 @@ func TestCountsAndBareClients(t *testing.T) {
 		"s3-blobs20":  slices.Concat([]string{"ListObjectsV2"}, repeat("GetObject", s3Blobs), repeat("kms:Decrypt", s3Blobs)),
 	}
 	for _, c := range cases {
-		for _, name := range []string{"prestart", "bare client"} {
-			if r := got[c.id][name]; !slices.Equal(r.labels, want[c.id]) {
-				t.Errorf("%s, %s: requests\n  %s\nwant\n  %s", c.id, name, strings.Join(r.labels, ", "), strings.Join(want[c.id], ", "))
+		for _, ct := range c.contenders {
+			if r := got[c.id][ct.name]; !slices.Equal(r.labels, want[c.id]) {
+				t.Errorf("%s, %s: requests\n  %s\nwant\n  %s", c.id, ct.name, strings.Join(r.labels, ", "), strings.Join(want[c.id], ", "))
 			}
 		}
 	}
@@ -82,7 +91,7 @@ func TestCountsAndBareClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, name := range []string{"issuer mint", "barevault -mint"} {
+	for k, name := range []string{"issuer mint", "barevault -mint", "barevault-api -mint"} {
 		if !slices.Equal(mints[k].labels, []string{"secret-id"}) {
 			t.Errorf("%s: requests %v, want one secret-id", name, mints[k].labels)
 		}
@@ -91,7 +100,7 @@ func TestCountsAndBareClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.issuer) != 1 || m.issuer[0] <= 0 || m.bare[0] <= 0 {
+	if len(m.issuer) != 1 || m.issuer[0] <= 0 || m.bare[0] <= 0 || m.bareAPI[0] <= 0 || m.floor <= 0 {
 		t.Errorf("mint throughput %+v", m)
 	}
 

@@ -83,4 +83,25 @@ func (r *report) targets(p func(string, ...any)) {
 		}
 	}
 	p("\n")
+
+	// The floor is what the official client costs before any of keyturn's
+	// code runs: a target below it cannot be met while prestart and issuer
+	// link vault/api.
+	var floor []string
+	if r.startup != nil {
+		floor = append(floor, fmt.Sprintf("vault/api alone / empty program: %.2fx", r.apiOnlyRatio()))
+	}
+	if v, ok := ratio("kv1", bareAPI, "bare client"); ok {
+		floor = append(floor, fmt.Sprintf("%s / bare client (kv1): %.2fx", bareAPI, v))
+	}
+	if m32 != nil {
+		floor = append(floor, fmt.Sprintf("%s mints/s / bare client (32 launchers): %.2fx", bareAPI, m32.floor))
+	}
+	if len(floor) > 0 {
+		p("Floor, from the same run (see the method):\n\n")
+		for _, f := range floor {
+			p("- %s\n", f)
+		}
+		p("\n")
+	}
 }

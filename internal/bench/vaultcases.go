@@ -25,6 +25,11 @@ func (j vaultJob) app() []string {
 	return []string{"/bin/sh", "-c", fmt.Sprintf(`test "$%s" = %s && test "$%s" = %s`, first.name, first.value, last.name, last.value)}
 }
 
+// bareAPI is barevault-api, the bare client with the official client's
+// initialisation: same requests, so its time over the bare client's is
+// what linking vault/api costs a start.
+const bareAPI = "bare client + vault/api init"
+
 func vaultCases(b *binaries, v *vaultLab) []*benchCase {
 	one := []kvSecret{{"DB_PASSWORD", "secret/app/db", "password", "orange1"}}
 	var many []kvSecret
@@ -35,6 +40,7 @@ func vaultCases(b *binaries, v *vaultLab) []*benchCase {
 		return &benchCase{id: id, title: title, backend: "vault", contenders: []contender{
 			{name: "prestart", prepare: func() (*exec.Cmd, error) { return v.prestartCmd(b.prestart, j) }},
 			{name: "bare client", prepare: func() (*exec.Cmd, error) { return v.bareCmd(b.barevault, j) }},
+			{name: bareAPI, prepare: func() (*exec.Cmd, error) { return v.bareCmd(b.barevaultAPI, j) }},
 			{name: "vault agent", prepare: func() (*exec.Cmd, error) { return v.agentCmd(j) }},
 			{name: "shell", prepare: func() (*exec.Cmd, error) { return v.shellCmd(j) }},
 		}}

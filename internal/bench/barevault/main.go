@@ -3,6 +3,8 @@
 // encoding/json only, checks nothing it need not check, and then execs the
 // app (or prints the wrapping token). It is part of the benchmark, not of
 // keyturn: it shows what a start would cost with no toolkit at all.
+// Built with -tags linkvaultapi (barevault-api in the benchmark) it also
+// links the official Vault client, unused: see linkvaultapi.go.
 //
 // Flows (environment as for prestart and issuer):
 //
