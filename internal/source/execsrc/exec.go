@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/google/shlex"
 
@@ -107,6 +109,14 @@ func (r *Reader) Read(ctx context.Context, ref source.Ref) (*source.Result, erro
 	}
 	out := &boundedBuffer{max: envfile.MaxSize}
 	cmd.Stdout = out
+	// The command gets a process group of its own, and at the deadline or
+	// on SIGTERM the whole group is killed: killing only a shell leaves
+	// its children running, and one of them holding the output pipe would
+	// keep the read waiting for it. WaitDelay bounds the wait for a
+	// descendant that left the group and still holds the pipe.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	err = cmd.Run()
 	defer clear(out.buf.Bytes())
 	if err != nil {

@@ -90,6 +90,23 @@ func TestReadTimeout(t *testing.T) {
 	}
 }
 
+// TestReadTimeoutStopsTheGroup: a shell stopped at the deadline leaves its
+// own children behind, and one of them holding the output pipe would keep
+// the read waiting for it; the whole group is stopped instead.
+func TestReadTimeoutStopsTheGroup(t *testing.T) {
+	r := &Reader{Environ: []string{"PATH=/usr/bin:/bin"}}
+	parsed, _ := source.ParseRef(`exec:sh -c "sleep 30; echo A=1"`)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := r.Read(ctx, parsed); err == nil {
+		t.Fatal("no error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the read returned after %v: the shell's child was not stopped", d)
+	}
+}
+
 func TestSplit(t *testing.T) {
 	argv, err := Split(`tool -region "us west" 'a b' c\ d`)
 	if err != nil || strings.Join(argv, "|") != "tool|-region|us west|a b|c d" {
