@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,14 +26,9 @@ var errNoS3Binary = errors.New(s3Binary + " not found")
 // environment, when the plan has an s3:// source and this build has no
 // reader for it. It runs before anything else, credentials untouched, so
 // prestart-s3 starts exactly as prestart would have. It returns nil when
-// there is nothing to delegate, and on a flag or spec error, which the
-// normal path reports.
-func delegate(args []string, s3 prestart.ReaderFunc) error {
+// there is nothing to delegate.
+func delegate(p *prestart.Plan, args []string, s3 prestart.ReaderFunc) error {
 	if s3 != nil || os.Getenv(hide.MarkerEnv) != "" {
-		return nil
-	}
-	p, version, err := parseFlags(args, io.Discard)
-	if err != nil || version {
 		return nil
 	}
 	needed := false

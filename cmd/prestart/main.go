@@ -175,19 +175,56 @@ func start(args []string) int { return startWith(args, s3Reader) }
 // startWith is start with the s3:// reader this build has (nil in the
 // lean build), so that the tests also run the lean path.
 func startWith(args []string, s3 prestart.ReaderFunc) int {
-	if err := delegate(args, s3); err != nil {
-		ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
+	ctx, signalsReady, stop := watchSignals()
+	defer stop()
+	ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
+	// The command line (and the spec file) is read once, before anything
+	// else: it touches no credential and no environment.
+	p, version, err := parseFlags(args, os.Stdout)
+	switch {
+	case errors.Is(err, cli.ErrHelp):
+		return cli.ExitOK
+	case err != nil:
+		return ui.Report(exitCode(err))
+	case version:
+		fmt.Println(versionString())
+		return cli.ExitOK
+	}
+	if err := delegate(p, args, s3); err != nil {
 		return ui.Report(exitCode(err))
 	}
 	if code, ok := hideCredentials(args); !ok {
 		return code
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return run(ctx, args, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}, s3)
+	<-signalsReady
+	return run(ctx, p, prestart.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}, s3)
 }
 
-// hideCredentials runs before anything else. A supervisor outlives its
+// watchSignals returns a context cancelled on SIGINT or SIGTERM, so that a
+// start stopped midway revokes its token. The runtime enables a signal by
+// handing it to a thread of its own and waiting for that thread, about
+// 0.1 ms on every start, so the handler is installed in the background
+// while the command line is read; ready is closed once it is in place, and
+// the start waits for it before it opens the audit trail or uses a
+// credential.
+func watchSignals() (ctx context.Context, ready <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		close(done)
+		select {
+		case <-c:
+			cancel()
+		case <-ctx.Done():
+		}
+		signal.Stop(c)
+	}()
+	return ctx, done, cancel
+}
+
+// hideCredentials runs before anything uses a credential. A supervisor outlives its
 // start, so its bootstrap credentials must not stay where the application
 // (same user) can read them: the process re-executes itself with them out
 // of its environment and then becomes non-dumpable (package hide says how
@@ -216,18 +253,8 @@ func hideCredentials(args []string) (int, bool) {
 	return 0, true
 }
 
-func run(ctx context.Context, args []string, std prestart.IO, s3 prestart.ReaderFunc) int {
+func run(ctx context.Context, p *prestart.Plan, std prestart.IO, s3 prestart.ReaderFunc) int {
 	ui := &cli.UI{Name: "prestart", Stderr: std.Stderr}
-	p, version, err := parseFlags(args, std.Stdout)
-	switch {
-	case errors.Is(err, cli.ErrHelp):
-		return cli.ExitOK
-	case err != nil:
-		return ui.Report(exitCode(err))
-	case version:
-		fmt.Fprintln(std.Stdout, versionString())
-		return cli.ExitOK
-	}
 	// The trail is opened before anything else is tried: a start that
 	// cannot be audited does not log in.
 	aud, err := audit.Open(p.AuditFile, std.Stderr, audit.Options{Tags: p.AuditTags})

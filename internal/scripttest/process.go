@@ -83,6 +83,26 @@ func cmdTokenRevoked(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdAccessorRevoked: accessor-revoked FILE fails unless the token whose
+// accessor is in FILE no longer exists (for a token the script never saw,
+// only its audit trail's accessor).
+func cmdAccessorRevoked(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: accessor-revoked FILE")
+	}
+	acc := strings.TrimSpace(ts.ReadFile(args[0]))
+	if acc == "" {
+		ts.Fatalf("%s holds no accessor", args[0])
+	}
+	_, err := root(ts).Auth().Token().LookupAccessor(acc)
+	if (err == nil) != neg {
+		if neg {
+			ts.Fatalf("token was revoked: %v", err)
+		}
+		ts.Fatalf("token with accessor %s still exists", acc)
+	}
+}
+
 func readIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // cmdNoZombies: no-zombies PIDFILE fails if the process in PIDFILE has a

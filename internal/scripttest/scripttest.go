@@ -119,6 +119,7 @@ func root(ts *testscript.TestScript) *api.Client {
 //	sendsig SIG PIDFILE         signal the process whose PID is in PIDFILE
 //	waitfor FILE REGEXP [D]     wait until FILE matches REGEXP
 //	token-revoked FILE          require that the token in FILE no longer works
+//	accessor-revoked FILE       require that the token whose accessor is in FILE is gone
 //	no-zombies PIDFILE          require that the process in PIDFILE has no zombie child
 //	lease-revoked PREFIX        require that no lease under PREFIX is left
 //	free-port NAME              set NAME to a free loopback port
@@ -148,23 +149,24 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 				ts.Fatalf("seal: %v", err)
 			}
 		},
-		"vault-stop":    func(ts *testscript.TestScript, neg bool, args []string) { server(ts).Stop() },
-		"vault-wrap":    cmdWrap,
-		"approle-setup": cmdApproleSetup,
-		"mint":          cmdMint,
-		"role-id":       cmdRoleID,
-		"setenv-file":   cmdSetenvFile,
-		"sendsig":       cmdSendSig,
-		"waitfor":       cmdWaitFor,
-		"token-revoked": cmdTokenRevoked,
-		"no-zombies":    cmdNoZombies,
-		"lease-revoked": cmdLeaseRevoked,
-		"free-port":     cmdFreePort,
-		"http-get":      cmdHTTPGet,
-		"tls-listener":  cmdTLSListener,
-		"vault-unseal":  cmdVaultUnseal,
-		"lease-secrets": cmdLeaseSecrets,
-		"audit-has":     cmdAuditHas,
+		"vault-stop":       func(ts *testscript.TestScript, neg bool, args []string) { server(ts).Stop() },
+		"vault-wrap":       cmdWrap,
+		"approle-setup":    cmdApproleSetup,
+		"mint":             cmdMint,
+		"role-id":          cmdRoleID,
+		"setenv-file":      cmdSetenvFile,
+		"sendsig":          cmdSendSig,
+		"waitfor":          cmdWaitFor,
+		"token-revoked":    cmdTokenRevoked,
+		"accessor-revoked": cmdAccessorRevoked,
+		"no-zombies":       cmdNoZombies,
+		"lease-revoked":    cmdLeaseRevoked,
+		"free-port":        cmdFreePort,
+		"http-get":         cmdHTTPGet,
+		"tls-listener":     cmdTLSListener,
+		"vault-unseal":     cmdVaultUnseal,
+		"lease-secrets":    cmdLeaseSecrets,
+		"audit-has":        cmdAuditHas,
 	})
 }
 
