@@ -224,11 +224,11 @@ func watchSignals() (ctx context.Context, ready <-chan struct{}, stop func()) {
 	return ctx, done, cancel
 }
 
-// hideCredentials runs before anything uses a credential. A supervisor outlives its
-// start, so its bootstrap credentials must not stay where the application
-// (same user) can read them: the process re-executes itself with them out
-// of its environment and then becomes non-dumpable (package hide says how
-// and why). It returns false, with the exit code, if that fails: running on
+// hideCredentials runs before anything uses a credential. A supervisor
+// outlives its start, so its bootstrap credentials must not stay where the
+// application (same user) can read them: the process re-executes itself
+// with them out of its environment and then becomes non-dumpable (package
+// hide says how and why). It returns false, with the exit code, if that fails: running on
 // with readable credentials is what -supervise must not do.
 func hideCredentials(args []string) (int, bool) {
 	ui := &cli.UI{Name: "prestart", Stderr: os.Stderr}
