@@ -24,7 +24,7 @@ var errNoS3Binary = errors.New(s3Binary + " not found")
 
 // delegate replaces this process with prestart-s3, same arguments, same
 // environment, when the plan has an s3:// source and this build has no
-// reader for it. It runs before anything else, credentials untouched, so
+// reader for it. It runs before anything touches a credential, so
 // prestart-s3 starts exactly as prestart would have. It returns nil when
 // there is nothing to delegate.
 func delegate(p *prestart.Plan, args []string, s3 prestart.ReaderFunc) error {

@@ -38,6 +38,27 @@ launcher "ci" {
 }
 `
 
+// planFor parses the bootstrap file src and plans it against root's Vault.
+func planFor(t *testing.T, root *api.Client, src string) (*bootstrap.Config, *bootstrap.Plan) {
+	t.Helper()
+	cfg, err := bootstrap.ParseConfig("test.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := bootstrap.MakePlan(context.Background(), root, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, plan
+}
+
+func apply(t *testing.T, root *api.Client, plan *bootstrap.Plan) {
+	t.Helper()
+	if err := bootstrap.Apply(context.Background(), root, plan); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setup starts a dev Vault, applies testConfig, writes a secret and returns
 // a root client and a client holding a launcher token (not root).
 func setup(t *testing.T, opts ...vaulttest.DevOption) (*vaulttest.Server, *api.Client, *api.Client) {
@@ -45,17 +66,8 @@ func setup(t *testing.T, opts ...vaulttest.DevOption) (*vaulttest.Server, *api.C
 	s := vaulttest.StartDev(t, opts...)
 	root := s.RootClient(t)
 	ctx := context.Background()
-	cfg, err := bootstrap.ParseConfig("test.hcl", []byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := bootstrap.MakePlan(ctx, root, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bootstrap.Apply(ctx, root, plan); err != nil {
-		t.Fatal(err)
-	}
+	_, plan := planFor(t, root, testConfig)
+	apply(t, root, plan)
 	if _, err := root.KVv2("secret").Put(ctx, "app/db", map[string]any{"password": "orange1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +91,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 	s := vaulttest.StartDev(t)
 	root := s.RootClient(t)
 	ctx := context.Background()
-	cfg, err := bootstrap.ParseConfig("test.hcl", []byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := bootstrap.MakePlan(ctx, root, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, plan := planFor(t, root, testConfig)
 	// mount + 3 policies (app-read, keyturn-token, the launcher's) + 3 roles
 	// + 1 token role
 	if n := len(plan.Pending()); n != 8 {
@@ -97,9 +102,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
 			t.Errorf("%s %s: %s, want create", ch.Kind, ch.Name, ch.Action)
 		}
 	}
-	if err := bootstrap.Apply(ctx, root, plan); err != nil {
-		t.Fatal(err)
-	}
+	apply(t, root, plan)
 	again, err := bootstrap.MakePlan(ctx, root, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -113,14 +116,7 @@ func TestBootstrapIdempotentAndUpdates(t *testing.T) {
   token_ttl = "2h"
   secret_id_bound_cidrs = ["127.0.0.0/8"]`, 1)
 	changed = strings.Replace(changed, `capabilities = ["read"]`, `capabilities = ["read", "list"]`, 1)
-	cfg2, err := bootstrap.ParseConfig("test.hcl", []byte(changed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan2, err := bootstrap.MakePlan(ctx, root, cfg2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg2, plan2 := planFor(t, root, changed)
 	pending := plan2.Pending()
 	if len(pending) != 2 {
 		t.Fatalf("want 2 changes (policy, role), got %+v", pending)
@@ -176,14 +172,7 @@ func TestCustomRoleIDIsHidden(t *testing.T) {
 	root := s.RootClient(t)
 	ctx := context.Background()
 	const custom = "role-id-that-is-not-for-display"
-	cfg, err := bootstrap.ParseConfig("t.hcl", []byte(`role "r" { role_id = "`+custom+`" }`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := bootstrap.MakePlan(ctx, root, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, plan := planFor(t, root, `role "r" { role_id = "`+custom+`" }`)
 	for _, ch := range plan.Changes {
 		for _, f := range ch.Fields {
 			if strings.Contains(f.Old+f.New, custom) {
@@ -191,9 +180,7 @@ func TestCustomRoleIDIsHidden(t *testing.T) {
 			}
 		}
 	}
-	if err := bootstrap.Apply(ctx, root, plan); err != nil {
-		t.Fatal(err)
-	}
+	apply(t, root, plan)
 	if got := roleID(t, root, "r"); got != custom {
 		t.Fatalf("role ID %q, want the custom one", got)
 	}
@@ -530,25 +517,16 @@ func TestDefaultPolicyKeptOnRequest(t *testing.T) {
 	s := vaulttest.StartDev(t)
 	root := s.RootClient(t)
 	ctx := context.Background()
-	cfg, err := bootstrap.ParseConfig("t.hcl", []byte(`role "legacy" {
+	_, plan := planFor(t, root, `role "legacy" {
   token_no_default_policy = false
   secret_id_num_uses = 0
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := bootstrap.MakePlan(ctx, root, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	for _, ch := range plan.Changes {
 		if ch.Name == bootstrap.TokenPolicyName {
 			t.Fatalf("keyturn-token planned although no role names it: %+v", ch)
 		}
 	}
-	if err := bootstrap.Apply(ctx, root, plan); err != nil {
-		t.Fatal(err)
-	}
+	apply(t, root, plan)
 	sid, err := root.Logical().WriteWithContext(ctx, "auth/approle/role/legacy/secret-id", nil)
 	if err != nil {
 		t.Fatal(err)
