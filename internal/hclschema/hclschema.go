@@ -1,152 +1,221 @@
-// Package hclschema decodes a file in HCL's native syntax against a schema
-// spelled out with hcl.BodySchema, for the spec file and the bootstrap file.
+// Package hclschema decodes a file in HCL's native syntax against a schema,
+// for the spec file and the bootstrap file.
 //
-// It exists instead of gohcl's struct tags because gohcl links hclwrite and,
-// through it, go-cmp, whose package initialisation every start of prestart
-// and every issuer mint would pay for, although both files are only read.
-// Like gohcl it refuses unknown arguments and blocks, evaluates without
-// variables or functions (the files are data), and reports every problem of
-// a file with its place.
+// It reads HCL with github.com/hashicorp/hcl (HCL 1, in the release that
+// Vault maintains and parses its own configuration and policies with),
+// which vault/api links anyway. HCL 2 would bring go-cty, whose package
+// initialisation and 1.5 MB every start of prestart and every issuer mint
+// would pay for, although both files are only read: they are data, with no
+// variables, functions or interpolation to evaluate. HCL 1 leaves the
+// schema to its caller, so this package holds it: it refuses unknown
+// arguments and blocks, repeated arguments, missing required ones and
+// values of the wrong type, and reports every problem of a file with its
+// place.
 package hclschema
 
 import (
 	"fmt"
-	"math/big"
+	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/hashicorp/hcl/hcl/ast"
+	"github.com/hashicorp/hcl/hcl/parser"
+	"github.com/hashicorp/hcl/hcl/token"
 )
 
-// Parse parses src and returns the top level of the file against schema.
-func Parse(filename string, src []byte, schema *hcl.BodySchema) (*hcl.BodyContent, error) {
-	syn, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	content, diags := syn.Body.Content(schema)
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	return content, nil
+// Schema lists the arguments and the block types a body may hold.
+type Schema struct {
+	Attributes []AttributeSchema
+	Blocks     []BlockSchema
 }
 
-// Decoder converts attributes, collecting the problems of a whole file so
-// that one run names them all. A getter given a nil attribute (an optional
-// one that is not set) returns the zero value and records nothing.
-type Decoder struct{ diags hcl.Diagnostics }
+// AttributeSchema is one argument, NAME = VALUE.
+type AttributeSchema struct {
+	Name     string
+	Required bool
+}
+
+// BlockSchema is one block type, TYPE "LABEL"... { ... }, with one label
+// per name in LabelNames.
+type BlockSchema struct {
+	Type       string
+	LabelNames []string
+}
+
+// Attribute is one argument as written.
+type Attribute struct {
+	Name string
+	pos  token.Pos
+	val  ast.Node
+}
+
+// Block is one block as written; Content reads its body.
+type Block struct {
+	Type   string
+	Labels []string
+	pos    token.Pos
+	body   *ast.ObjectList
+}
+
+// Content is a body read against its schema: the arguments by name (a
+// missing optional one is absent) and the blocks in file order.
+type Content struct {
+	Attributes map[string]*Attribute
+	Blocks     []*Block
+}
+
+// Parse parses src and returns the top level of the file against schema.
+func Parse(filename string, src []byte, schema *Schema) (*Content, error) {
+	// Repeated arguments are found below, with their place.
+	f, err := parser.ParseDontErrorOnDuplicateKeys(src)
+	if err != nil {
+		return nil, syntaxError(filename, err)
+	}
+	list, ok := f.Node.(*ast.ObjectList)
+	if !ok {
+		return nil, Diagnostics{{Filename: filename, Line: 1, Column: 1, Summary: "Invalid file", Detail: "want arguments and blocks."}}
+	}
+	d := &Decoder{}
+	c := d.content(list, token.Pos{Filename: filename, Line: 1, Column: 1}, schema)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// syntaxError gives the parser's complaint the file's name and, where the
+// parser knows it, the place.
+func syntaxError(filename string, err error) error {
+	if pe, ok := err.(*parser.PosError); ok {
+		return Diagnostics{{Filename: filename, Line: pe.Pos.Line, Column: pe.Pos.Column, Summary: "Invalid syntax", Detail: pe.Err.Error()}}
+	}
+	return Diagnostics{{Filename: filename, Summary: "Invalid syntax", Detail: err.Error()}}
+}
+
+// Decoder converts a file's bodies and values, collecting the problems of
+// the whole file so that one run names them all. A getter given a nil
+// attribute (an optional one that is not set) returns the zero value and
+// records nothing.
+type Decoder struct{ diags Diagnostics }
 
 // Err returns the problems found so far, or nil.
 func (d *Decoder) Err() error {
-	if d.diags.HasErrors() {
+	if len(d.diags) > 0 {
 		return d.diags
 	}
 	return nil
 }
 
-// Content returns the attributes of blk's body against schema.
-func (d *Decoder) Content(blk *hcl.Block, schema *hcl.BodySchema) hcl.Attributes {
-	c, diags := blk.Body.Content(schema)
-	d.diags = append(d.diags, diags...)
-	if c == nil {
-		return hcl.Attributes{}
-	}
-	return c.Attributes
+// Content returns the arguments of blk's body against schema, which
+// allows no nested blocks.
+func (d *Decoder) Content(blk *Block, schema *Schema) map[string]*Attribute {
+	return d.content(blk.body, blk.pos, schema).Attributes
 }
 
-func (d *Decoder) value(a *hcl.Attribute, ty cty.Type) (cty.Value, bool) {
-	if a == nil {
-		return cty.NilVal, false
+// content reads list, the body that starts at at, whose Filename names
+// the file for every problem found in it.
+func (d *Decoder) content(list *ast.ObjectList, at token.Pos, schema *Schema) *Content {
+	c := &Content{Attributes: map[string]*Attribute{}}
+	for _, item := range list.Items {
+		name, ok := d.key(at.Filename, item.Keys[0])
+		if !ok {
+			continue
+		}
+		pos := item.Keys[0].Pos()
+		pos.Filename = at.Filename
+		if item.Assign.IsValid() {
+			if len(item.Keys) != 1 || !hasAttribute(schema, name) {
+				d.add(pos, "Unsupported argument", fmt.Sprintf("An argument named %q is not expected here.", name))
+				continue
+			}
+			if _, dup := c.Attributes[name]; dup {
+				d.add(pos, "Attribute redefined", fmt.Sprintf("The argument %q was already set.", name))
+				continue
+			}
+			c.Attributes[name] = &Attribute{Name: name, pos: pos, val: item.Val}
+			continue
+		}
+		if blk := d.block(item, name, pos, schema); blk != nil {
+			c.Blocks = append(c.Blocks, blk)
+		}
 	}
-	v, diags := a.Expr.Value(nil)
-	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() {
-		return cty.NilVal, false
+	for _, a := range schema.Attributes {
+		if _, set := c.Attributes[a.Name]; a.Required && !set {
+			d.add(at, "Missing required argument", fmt.Sprintf("The argument %q is required, but no definition was found.", a.Name))
+		}
 	}
-	if v.IsNull() {
-		d.fail(a, "must not be null")
-		return cty.NilVal, false
-	}
-	v, err := convert.Convert(v, ty)
-	if err != nil {
-		d.fail(a, fmt.Sprintf("must be %s: %v", ty.FriendlyName(), err))
-		return cty.NilVal, false
-	}
-	if !v.IsWhollyKnown() {
-		d.fail(a, "must be a known value")
-		return cty.NilVal, false
-	}
-	return v, true
+	return c
 }
 
-func (d *Decoder) fail(a *hcl.Attribute, msg string) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  "Incorrect attribute value type",
-		Detail:   fmt.Sprintf("%q %s.", a.Name, msg),
-		Subject:  a.Expr.Range().Ptr(),
-	})
-}
-
-// String returns a's value as a string; numbers and bools convert, as in
-// gohcl.
-func (d *Decoder) String(a *hcl.Attribute) string {
-	if v, ok := d.value(a, cty.String); ok {
-		return v.AsString()
+func (d *Decoder) block(item *ast.ObjectItem, typ string, pos token.Pos, schema *Schema) *Block {
+	var bs *BlockSchema
+	for i := range schema.Blocks {
+		if schema.Blocks[i].Type == typ {
+			bs = &schema.Blocks[i]
+		}
 	}
-	return ""
+	if bs == nil {
+		d.add(pos, "Unsupported block type", fmt.Sprintf("Blocks of type %q are not expected here.", typ))
+		return nil
+	}
+	body, ok := item.Val.(*ast.ObjectType)
+	if !ok {
+		d.add(pos, "Invalid block", fmt.Sprintf("A %s block needs a body in braces.", typ))
+		return nil
+	}
+	labels := make([]string, 0, len(item.Keys)-1)
+	for _, k := range item.Keys[1:] {
+		if k.Token.Type != token.STRING {
+			d.add(inFile(pos.Filename, k.Pos()), "Invalid block label", fmt.Sprintf("The labels of a %s block are quoted strings.", typ))
+			return nil
+		}
+		l, ok := d.key(pos.Filename, k)
+		if !ok {
+			return nil
+		}
+		labels = append(labels, l)
+	}
+	if len(labels) != len(bs.LabelNames) {
+		what := "Extraneous label for " + typ
+		if len(labels) < len(bs.LabelNames) {
+			what = "Missing " + bs.LabelNames[len(labels)] + " for " + typ
+		}
+		d.add(pos, what, fmt.Sprintf("All %s blocks must have %d labels (%s).", typ, len(bs.LabelNames), strings.Join(bs.LabelNames, ", ")))
+		return nil
+	}
+	return &Block{Type: typ, Labels: labels, pos: pos, body: body.List}
 }
 
-// Bool returns a's value as a bool.
-func (d *Decoder) Bool(a *hcl.Attribute) bool {
-	if v, ok := d.value(a, cty.Bool); ok {
-		return v.True()
+// key returns a key's text: an identifier as written, a quoted string
+// unquoted.
+func (d *Decoder) key(filename string, k *ast.ObjectKey) (string, bool) {
+	if k.Token.Type == token.IDENT {
+		return k.Token.Text, true
+	}
+	s, ok := literalString(k.Token)
+	if !ok {
+		d.add(inFile(filename, k.Pos()), "Invalid name", "A name is an identifier or a quoted string.")
+	}
+	return s, ok
+}
+
+// inFile is pos, which the parser gives without a file name, in filename.
+func inFile(filename string, pos token.Pos) token.Pos {
+	pos.Filename = filename
+	return pos
+}
+
+func hasAttribute(schema *Schema, name string) bool {
+	for _, a := range schema.Attributes {
+		if a.Name == name {
+			return true
+		}
 	}
 	return false
 }
 
-// Int returns a's value as an int; a fraction or a number out of range is
-// a problem, not a silent truncation.
-func (d *Decoder) Int(a *hcl.Attribute) int {
-	v, ok := d.value(a, cty.Number)
-	if !ok {
-		return 0
-	}
-	bf := v.AsBigFloat()
-	if !bf.IsInt() {
-		d.fail(a, "must be a whole number")
-		return 0
-	}
-	i, acc := bf.Int64()
-	if acc != big.Exact || int64(int(i)) != i {
-		d.fail(a, "is out of range")
-		return 0
-	}
-	return int(i)
-}
-
-// Strings returns a's value as a list of strings.
-func (d *Decoder) Strings(a *hcl.Attribute) []string {
-	v, ok := d.value(a, cty.List(cty.String))
-	if !ok {
-		return nil
-	}
-	var out []string
-	for it := v.ElementIterator(); it.Next(); {
-		_, e := it.Element()
-		if e.IsNull() {
-			d.fail(a, "must not hold null")
-			return nil
-		}
-		out = append(out, e.AsString())
-	}
-	return out
-}
-
 // Optional returns nil when a is not set and a pointer to get(a) when it
 // is, for fields whose absence means a default rather than a zero.
-func Optional[T any](a *hcl.Attribute, get func(*hcl.Attribute) T) *T {
+func Optional[T any](a *Attribute, get func(*Attribute) T) *T {
 	if a == nil {
 		return nil
 	}

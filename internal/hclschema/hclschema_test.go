@@ -3,16 +3,14 @@ package hclschema
 import (
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/hcl/v2"
 )
 
-var testSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "s"}, {Name: "b"}, {Name: "n"}, {Name: "l"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "blk", LabelNames: []string{"name"}}},
+var testSchema = &Schema{
+	Attributes: []AttributeSchema{{Name: "s"}, {Name: "b"}, {Name: "n"}, {Name: "l"}},
+	Blocks:     []BlockSchema{{Type: "blk", LabelNames: []string{"name"}}},
 }
 
-func decodeTop(t *testing.T, src string) (*Decoder, hcl.Attributes) {
+func decodeTop(t *testing.T, src string) (*Decoder, map[string]*Attribute) {
 	t.Helper()
 	c, err := Parse("t.hcl", []byte(src), testSchema)
 	if err != nil {
@@ -61,10 +59,11 @@ func TestProblems(t *testing.T) {
 		{`n = 1.5`, `"n" must be a whole number`},
 		{`n = 1e30`, `"n" is out of range`},
 		{`n = "x"`, `"n" must be number`},
-		{`s = null`, `"s" must not be null`},
-		{`l = ["a", null]`, `"l" must not hold null`},
-		{`s = upper("x")`, "Function calls not allowed"},
-		{`s = var.x`, "Variables not allowed"},
+		{`n = true`, `"n" must be number`},
+		{`s = ["x"]`, `"s" must be string`},
+		{`l = "a"`, `"l" must be list of string`},
+		{`l = ["a", ["b"]]`, `"l" must be list of string`},
+		{`l = ["a", {}]`, `"l" must be list of string`},
 	} {
 		d, a := decodeTop(t, tc.src)
 		d.String(a["s"])
@@ -91,7 +90,7 @@ func TestUnknownArgumentsAndBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Decoder{}
-	d.Content(c.Blocks[0], &hcl.BodySchema{})
+	d.Content(c.Blocks[0], &Schema{})
 	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "Unsupported argument") {
 		t.Fatalf("unknown argument in a block: %v", err)
 	}
@@ -101,7 +100,75 @@ func TestAllProblemsReported(t *testing.T) {
 	d, a := decodeTop(t, "n = 1.5\nb = \"maybe\"")
 	d.Int(a["n"])
 	d.Bool(a["b"])
-	if err := d.Err(); err == nil || len(err.(hcl.Diagnostics)) != 2 {
+	if err := d.Err(); err == nil || len(err.(Diagnostics)) != 2 {
 		t.Fatalf("want 2 problems, got %v", err)
 	}
+}
+
+// The files are data: what HCL 2 would evaluate (variables, function
+// calls, null) is not even syntax in HCL 1, and is refused with its place.
+func TestNoExpressions(t *testing.T) {
+	for _, src := range []string{`s = null`, `s = upper("x")`, `s = var.x`, `l = ["a", null]`, `s = 1 + 1`} {
+		_, err := Parse("t.hcl", []byte(src), testSchema)
+		if err == nil || !strings.Contains(err.Error(), "t.hcl:1,") {
+			t.Errorf("%s: got %v, want a syntax error at its place", src, err)
+		}
+	}
+	// Interpolation is text, as in Vault's own files.
+	d, a := decodeTop(t, `s = "${x}"`)
+	if got := d.String(a["s"]); got != "${x}" {
+		t.Errorf("interpolation: %q", got)
+	}
+}
+
+func TestStructure(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"s = 1\ns = 2", "t.hcl:2,1: Attribute redefined"},
+		{`blk "a" "b" {}`, "Extraneous label for blk"},
+		{`blk = {}`, "Unsupported argument"},
+		{`blk "a" = {}`, "t.hcl:1,9: Invalid syntax"},
+		{`s {}`, "Unsupported block type"},
+		{`blk a {}`, "Invalid block label"},
+	} {
+		_, err := Parse("t.hcl", []byte(tc.src), testSchema)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	c, err := Parse("t.hcl", []byte("blk \"a\" {}\nblk \"b\" {}\n"), testSchema)
+	if err != nil || len(c.Blocks) != 2 || c.Blocks[1].Labels[0] != "b" {
+		t.Fatalf("repeated blocks: %+v, %v", c, err)
+	}
+	d := &Decoder{}
+	d.Content(c.Blocks[0], &Schema{Attributes: []AttributeSchema{{Name: "r", Required: true}}})
+	if err := d.Err(); err == nil || !strings.Contains(err.Error(), "t.hcl:1,1: Missing required argument") {
+		t.Fatalf("missing required argument: %v", err)
+	}
+}
+
+func TestHeredoc(t *testing.T) {
+	d, a := decodeTop(t, "s = <<-EOT\n    path \"a\" {}\n      x\n    EOT\n")
+	if got := d.String(a["s"]); got != "path \"a\" {}\n  x\n" {
+		t.Errorf("indented heredoc: %q", got)
+	}
+}
+
+// The parser and the schema take untrusted files: no input may panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("s = \"x\"\nb = true\nn = 3\nl = [\"a\", 1]\nblk \"a\" { y = 1 }"))
+	f.Add([]byte("s = <<-EOT\n  a\n  EOT\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		c, err := Parse("f.hcl", src, testSchema)
+		if err != nil {
+			return
+		}
+		d := &Decoder{}
+		d.String(c.Attributes["s"])
+		d.Bool(c.Attributes["b"])
+		d.Int(c.Attributes["n"])
+		d.Strings(c.Attributes["l"])
+		for _, b := range c.Blocks {
+			d.Content(b, &Schema{Attributes: []AttributeSchema{{Name: "y"}}})
+		}
+	})
 }

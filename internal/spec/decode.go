@@ -1,24 +1,20 @@
 package spec
 
-import (
-	"github.com/hashicorp/hcl/v2"
+import "github.com/keyturn/keyturn/internal/hclschema"
 
-	"github.com/keyturn/keyturn/internal/hclschema"
-)
-
-// The schema is spelled out for hclschema (see there why not gohcl).
+// The schema is spelled out for hclschema (see there why HCL 1).
 var (
-	fileSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "override"}},
-		Blocks: []hcl.BlockHeaderSchema{
+	fileSchema = &hclschema.Schema{
+		Attributes: []hclschema.AttributeSchema{{Name: "override"}},
+		Blocks: []hclschema.BlockSchema{
 			{Type: "secret", LabelNames: []string{"name"}},
 			{Type: "secrets", LabelNames: []string{"ref"}},
 			{Type: "cert", LabelNames: []string{"dir"}},
 		},
 	}
-	secretSchema  = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "from", Required: true}}}
-	secretsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "prefix"}}}
-	certSchema    = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	secretSchema  = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{{Name: "from", Required: true}}}
+	secretsSchema = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{{Name: "prefix"}}}
+	certSchema    = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{
 		{Name: "from", Required: true},
 		{Name: "common_name", Required: true},
 		{Name: "ttl"},

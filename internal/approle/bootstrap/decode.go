@@ -1,23 +1,19 @@
 package bootstrap
 
-import (
-	"github.com/hashicorp/hcl/v2"
+import "github.com/keyturn/keyturn/internal/hclschema"
 
-	"github.com/keyturn/keyturn/internal/hclschema"
-)
-
-// The schema is spelled out for hclschema (see there why not gohcl).
+// The schema is spelled out for hclschema (see there why HCL 1).
 var (
-	topSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "mount"}},
-		Blocks: []hcl.BlockHeaderSchema{
+	topSchema = &hclschema.Schema{
+		Attributes: []hclschema.AttributeSchema{{Name: "mount"}},
+		Blocks: []hclschema.BlockSchema{
 			{Type: "policy", LabelNames: []string{"name"}},
 			{Type: "role", LabelNames: []string{"name"}},
 			{Type: "launcher", LabelNames: []string{"name"}},
 		},
 	}
-	policyBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "text"}, {Name: "file"}}}
-	roleBlockSchema   = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	policyBlockSchema = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{{Name: "text"}, {Name: "file"}}}
+	roleBlockSchema   = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{
 		{Name: "role_id"},
 		{Name: "bind_secret_id"},
 		{Name: "secret_id_bound_cidrs"},
@@ -34,7 +30,7 @@ var (
 		{Name: "token_no_default_policy"},
 		{Name: "token_type"},
 	}}
-	launcherBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	launcherBlockSchema = &hclschema.Schema{Attributes: []hclschema.AttributeSchema{
 		{Name: "roles", Required: true},
 		{Name: "revoke"},
 		{Name: "token_max_ttl"},
