@@ -146,10 +146,21 @@ func TestStructure(t *testing.T) {
 	}
 }
 
+// Heredocs read as they did with HCL 2: in <<-EOT the least indented
+// line, not the closing one, sets the indent removed (the expectations
+// are what HCL 2 gives for the same files).
 func TestHeredoc(t *testing.T) {
-	d, a := decodeTop(t, "s = <<-EOT\n    path \"a\" {}\n      x\n    EOT\n")
-	if got := d.String(a["s"]); got != "path \"a\" {}\n  x\n" {
-		t.Errorf("indented heredoc: %q", got)
+	for _, tc := range []struct{ src, want string }{
+		{"s = <<-EOT\n    path \"a\" {\n      capabilities = [\"read\"]\n    }\n  EOT\n", "path \"a\" {\n  capabilities = [\"read\"]\n}\n"},
+		{"s = <<-EOT\n  a\n\n    b\n\tc\n  EOT\n", " a\n\n   b\nc\n"},
+		{"s = <<EOT\n  a\n  b\nEOT\n", "  a\n  b\n"},
+		{"s = <<-EOT\n    a\n  EOT\n", "a\n"},
+		{"s = <<-EOT\n  a\n      EOT\n", "a\n"},
+	} {
+		d, a := decodeTop(t, tc.src)
+		if got := d.String(a["s"]); got != tc.want || d.Err() != nil {
+			t.Errorf("%q: got %q (%v), want %q", tc.src, got, d.Err(), tc.want)
+		}
 	}
 }
 

@@ -56,20 +56,13 @@ func literal(a *Attribute) (token.Token, bool) {
 // literalString returns the text a string, heredoc, number or bool token
 // stands for: numbers and bools convert to their text (ttl = 3600 means
 // "3600").
-func literalString(t token.Token) (s string, ok bool) {
+func literalString(t token.Token) (string, bool) {
 	switch t.Type {
 	case token.STRING:
 		s, err := hclstrconv.Unquote(t.Text)
 		return s, err == nil
 	case token.HEREDOC:
-		// Token.Value is the library's own unindenting; it panics on a
-		// heredoc without a newline, which its scanner does not produce.
-		defer func() {
-			if recover() != nil {
-				s, ok = "", false
-			}
-		}()
-		return t.Value().(string), true
+		return heredoc(t.Text)
 	case token.NUMBER, token.FLOAT, token.BOOL:
 		return t.Text, true
 	}
@@ -179,4 +172,48 @@ func (d *Decoder) Strings(a *Attribute) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// heredoc returns the text of a heredoc token, <<EOT or <<-EOT, up to its
+// closing line. In the indented form the least indented line (blank lines
+// aside) sets how much leading white space every line loses, as in HCL 2,
+// which read these files before: HCL 1 would go by the closing line's
+// indent instead, and change the text of policies indented deeper than
+// their EOT.
+func heredoc(raw string) (string, bool) {
+	// The token runs to the newline after the closing line.
+	head, body, ok := strings.Cut(strings.TrimSuffix(raw, "\n"), "\n")
+	if !ok || !strings.HasPrefix(head, "<<") {
+		return "", false
+	}
+	anchor, indented := strings.CutPrefix(head[2:], "-")
+	content, closing := "", body
+	if i := strings.LastIndexByte(body, '\n'); i >= 0 {
+		content, closing = body[:i+1], body[i+1:]
+	}
+	if strings.TrimLeft(closing, " \t") != anchor {
+		return "", false
+	}
+	if !indented {
+		return content, true
+	}
+	lines := strings.SplitAfter(content, "\n")
+	least := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if n := len(l) - len(strings.TrimLeft(l, " \t")); least < 0 || n < least {
+			least = n
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			b.WriteString(strings.TrimLeft(l, " \t"))
+			continue
+		}
+		b.WriteString(l[least:])
+	}
+	return b.String(), true
 }
