@@ -10,9 +10,11 @@ package vaulttest
 import (
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -75,6 +77,45 @@ func FreePort(t testing.TB) int {
 		t.Fatalf("vaulttest: free port: %v", err)
 	}
 	return p
+}
+
+// quietPort returns a loopback port below the kernel's ephemeral range
+// that is free now and not in picked (which it joins). A cluster node binds
+// its cluster port only once it is unsealed, tens of seconds after the
+// port was picked, and its API port again when restarted: a port of the
+// ephemeral range may meanwhile become the source port of any outgoing
+// connection or another test's listen on port 0, the two things that
+// collided under load. Below the range only a start that picks the same
+// port at random can.
+func quietPort(t testing.TB, picked map[int]bool) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const base = 10000
+	for range 200 {
+		p := FreePort(t)
+		if low > base+1000 {
+			p = base + mathrand.IntN(low-base)
+		}
+		if picked[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		picked[p] = true
+		return p
+	}
+	t.Fatalf("vaulttest: no free port below %d", low)
+	return 0
 }
 
 func freePort() (int, error) {

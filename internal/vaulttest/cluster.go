@@ -46,8 +46,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	dir := t.TempDir()
 	type ports struct{ api, cluster int }
 	ps := make([]ports, n)
+	picked := map[int]bool{}
 	for i := range ps {
-		ps[i] = ports{FreePort(t), FreePort(t)}
+		ps[i] = ports{quietPort(t, picked), quietPort(t, picked)}
 	}
 	c := &Cluster{CA: ca}
 	for i := 0; i < n; i++ {
