@@ -160,11 +160,10 @@ func (d *Decoder) Strings(a *Attribute) []string {
 	out := make([]string, 0, len(l.List))
 	for _, e := range l.List {
 		lit, ok := e.(*ast.LiteralType)
-		if !ok {
-			d.fail(a, "must be list of string")
-			return nil
+		var s string
+		if ok {
+			s, ok = literalString(lit.Token)
 		}
-		s, ok := literalString(lit.Token)
 		if !ok {
 			d.fail(a, "must be list of string")
 			return nil

@@ -98,11 +98,17 @@ func quietPort(t testing.TB, picked map[int]bool) int {
 		}
 	}
 	const base = 10000
-	for range 200 {
-		p := FreePort(t)
-		if low > base+1000 {
-			p = base + mathrand.IntN(low-base)
+	if low <= base+1000 {
+		// No room below the range: the ephemeral one is all there is.
+		for {
+			if p := FreePort(t); !picked[p] {
+				picked[p] = true
+				return p
+			}
 		}
+	}
+	for range 200 {
+		p := base + mathrand.IntN(low-base)
 		if picked[p] {
 			continue
 		}

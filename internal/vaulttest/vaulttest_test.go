@@ -2,6 +2,11 @@ package vaulttest
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +88,32 @@ func TestClusterInitUnsealJoin(t *testing.T) {
 	h, err := c.Nodes[2].Client(t, "").Sys().HealthWithContext(ctx)
 	if err != nil || !h.Sealed {
 		t.Fatalf("restarted node: sealed=%v err=%v", h != nil && h.Sealed, err)
+	}
+}
+
+// Cluster ports come from below the ephemeral range, distinct, and free.
+func TestQuietPorts(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, err := strconv.Atoi(strings.Fields(string(b))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	picked := map[int]bool{}
+	for range 50 {
+		p := quietPort(t, picked)
+		if low > 11000 && (p < 10000 || p >= low) {
+			t.Fatalf("port %d outside [10000, %d)", p, low)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("port %d not free: %v", p, err)
+		}
+		l.Close()
+	}
+	if len(picked) != 50 {
+		t.Fatalf("%d distinct ports of 50", len(picked))
 	}
 }
